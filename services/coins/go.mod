@@ -1,0 +1,13 @@
+module github.com/merchshop/merchshop/services/coins
+
+go 1.26.0
+
+require (
+	github.com/merchshop/merchshop/gen v0.0.0
+	github.com/merchshop/merchshop/pkg v0.0.0
+)
+
+replace (
+	github.com/merchshop/merchshop/gen => ../../gen
+	github.com/merchshop/merchshop/pkg => ../../pkg
+)
