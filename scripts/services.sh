@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Builds and runs the six services as local processes on 127.0.0.1.
+#   services.sh start    build, (re)start all six, wait until the gateway is ready
+#   services.sh stop     stop them (SIGTERM, then SIGKILL after a deadline)
+#   services.sh status   show which run
+#   services.sh restart-one NAME   kill -9 NAME and start it again (fault tests)
+# Logs: $STATE/logs/<service>.log. Needs the servers of scripts/infra/up.sh.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${MERCH_STATE_DIR:-$REPO/.state}
+BIN=$STATE/bin
+RUN=$STATE/run
+LOGS=$STATE/logs
+# Start order: the ones others call first.
+SERVICES=(user coins auth merch info gateway)
+mkdir -p "$BIN" "$RUN" "$LOGS"
+
+if [[ -f $STATE/env ]]; then
+  # shellcheck disable=SC1091
+  set -a; . "$STATE/env"; set +a
+fi
+export MERCH_STATE_DIR=$STATE
+
+db_for() {
+  case $1 in
+    auth) echo "${AUTH_DATABASE_URL:-}" ;;
+    user) echo "${USER_DATABASE_URL:-}" ;;
+    coins) echo "${COINS_DATABASE_URL:-}" ;;
+    merch) echo "${MERCH_DATABASE_URL:-}" ;;
+    *) echo "" ;;
+  esac
+}
+
+admin_url() {
+  case $1 in
+    gateway) echo "http://127.0.0.1:8080" ;;
+    auth) echo "http://127.0.0.1:8081" ;;
+    user) echo "http://127.0.0.1:8082" ;;
+    coins) echo "http://127.0.0.1:8083" ;;
+    merch) echo "http://127.0.0.1:8084" ;;
+    info) echo "http://127.0.0.1:8085" ;;
+  esac
+}
+
+build() {
+  local pkgs=()
+  for s in "${SERVICES[@]}"; do pkgs+=("./services/$s/cmd/$s"); done
+  (cd "$REPO" && go build -o "$BIN/" "${pkgs[@]}" ./services/info/cmd/reconcile)
+}
+
+alive() {
+  local pidfile=$RUN/$1.pid
+  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+start_one() {
+  local s=$1
+  if alive "$s"; then
+    return
+  fi
+  local db
+  db=$(db_for "$s")
+  echo "== $(date -u +%FT%TZ) starting $s" >>"$LOGS/$s.log"
+  # DATABASE_URL is per service; everything else comes from $STATE/env.
+  DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$s.pid"
+}
+
+wait_ready() {
+  local s=$1 deadline=$(( $(date +%s) + ${2:-90} ))
+  local url
+  url=$(admin_url "$s")/readyz
+  until curl -fsS -o /dev/null --max-time 2 "$url"; do
+    if ! alive "$s"; then
+      echo "$s exited; last log lines:" >&2
+      tail -n 30 "$LOGS/$s.log" >&2
+      return 1
+    fi
+    if (( $(date +%s) > deadline )); then
+      echo "$s not ready after ${2:-90}s; last log lines:" >&2
+      tail -n 30 "$LOGS/$s.log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+stop_one() {
+  local s=$1 sig=${2:-TERM}
+  local pidfile=$RUN/$s.pid
+  [[ -f $pidfile ]] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "-$sig" "$pid" 2>/dev/null || true
+    local deadline=$(( $(date +%s) + 15 ))
+    while kill -0 "$pid" 2>/dev/null; do
+      if (( $(date +%s) > deadline )); then
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+      sleep 0.1
+    done
+  fi
+  rm -f "$pidfile"
+}
+
+case ${1:-} in
+  start)
+    build
+    for s in "${SERVICES[@]}"; do stop_one "$s"; done
+    for s in "${SERVICES[@]}"; do start_one "$s"; done
+    for s in "${SERVICES[@]}"; do wait_ready "$s" 90; done
+    echo "services ready; logs in $LOGS"
+    ;;
+  stop)
+    for ((i=${#SERVICES[@]}-1; i>=0; i--)); do stop_one "${SERVICES[i]}"; done
+    echo "services stopped"
+    ;;
+  status)
+    for s in "${SERVICES[@]}"; do
+      if alive "$s"; then echo "$s running (pid $(cat "$RUN/$s.pid"))"; else echo "$s stopped"; fi
+    done
+    ;;
+  restart-one)
+    s=${2:?service name}
+    stop_one "$s" KILL
+    start_one "$s"
+    wait_ready "$s" 90
+    ;;
+  *)
+    echo "usage: $0 start|stop|status|restart-one NAME" >&2
+    exit 2
+    ;;
+esac

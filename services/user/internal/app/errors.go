@@ -1,0 +1,18 @@
+package app
+
+import "errors"
+
+// Domain errors. The gRPC transport maps them to status codes in one place;
+// their texts are the messages clients see.
+var (
+	ErrInvalidUsername    = errors.New("username must be 1 to 64 printable characters without spaces")
+	ErrInvalidPassword    = errors.New("password must be 1 to 72 printable characters")
+	ErrInvalidUserID      = errors.New("user id must be a uuid")
+	ErrInvalidOrderID     = errors.New("order id must be a uuid")
+	ErrInvalidItem        = errors.New("item must be 1 to 64 printable characters without spaces")
+	ErrInvalidCredentials = errors.New("invalid username or password")
+	ErrUnknownUser        = errors.New("unknown user")
+	// ErrOrderConflict: an order id already granted a different user or
+	// item; the replay is refused rather than silently accepted.
+	ErrOrderConflict = errors.New("order id was already used for another grant")
+)
