@@ -1,12 +1,10 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables here are used by the sourcing scripts
 # Shared helpers for scripts/infra/*.sh. Source it; do not run it.
 
 INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$INFRA_DIR/../.." && pwd)"
+# State dir (git-ignored); made absolute so a relative MERCH_STATE_DIR works from any cwd.
 STATE="${MERCH_STATE_DIR:-$REPO/.state}"
-LOG_DIR="$STATE/logs"
-SECRETS_DIR="$STATE/secrets"
-# Absolute path even when MERCH_STATE_DIR is relative.
 mkdir -p "$STATE"
 STATE="$(cd "$STATE" && pwd)"
 LOG_DIR="$STATE/logs"
@@ -42,11 +40,17 @@ since() {
 }
 
 # wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds or the deadline passes.
+# CMD returning 99 means "will never succeed" (e.g. the process died): give up at once.
 wait_for() {
-  local timeout=$1 desc=$2
+  local timeout=$1 desc=$2 rc
   shift 2
   local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
+  while true; do
+    if "$@" >/dev/null 2>&1; then return 0; else rc=$?; fi
+    if ((rc == 99)); then
+      warn "gave up waiting for: $desc"
+      return 1
+    fi
     if ((SECONDS >= deadline)); then
       warn "timed out after ${timeout}s waiting for: $desc"
       return 1
@@ -106,6 +110,16 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_pids() {
   command -v ss >/dev/null || return 0
   ss -H -ltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
+# pg_root: home of the files owned by user postgres. Normally $STATE/postgres; when user
+# postgres cannot traverse $STATE (e.g. a checkout under /root), a per-checkout dir instead.
+pg_root() {
+  if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+    echo "/var/lib/postgresql/merch-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
+  else
+    echo "$STATE/postgres"
+  fi
 }
 
 # pkg_installed PKG: Debian package is installed.

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Local PostgreSQL: our own cluster under $STATE/postgres, on 127.0.0.1:$PGPORT.
+# Local PostgreSQL: our own cluster (not Debian's) under $STATE/postgres, on 127.0.0.1:$PGPORT.
+# The merch password is generated once into $STATE/secrets/pg_password.
 set -euo pipefail
-LOG_TAG=postgres
-# shellcheck source=scripts/infra/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=postgres
 
-PG_ROOT="$STATE/postgres"
-PG_DATA="$PG_ROOT/data"
-PG_RUN="$PG_ROOT/run"
 PG_LOG="$LOG_DIR/postgres.log"
 PW_FILE="$SECRETS_DIR/pg_password"
 PG_USER=merch
 PG_DATABASES=(auth users coins merch auth_test users_test coins_test merch_test)
+
+# Data and socket dirs (after install: pg_root needs user postgres).
+set_paths() {
+  PG_ROOT="$(pg_root)"
+  PG_DATA="$PG_ROOT/data"
+  PG_RUN="$PG_ROOT/run"
+}
 
 # Newest installed server version's bin dir.
 pg_bindir() {
@@ -44,25 +49,25 @@ clear_stale_pid() {
     pid="$(head -n1 "$f" | tr -d ' ')"
     if [[ $pid =~ ^[0-9]+$ ]] && proc_alive "$pid" &&
       [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == postgres* ]]; then
-      die "$f points to live postgres pid $pid that pg_ctl does not consider ours"
+      die "$f names pid $pid, a live postgres process; stop it first"
     fi
     log "removing stale $(basename "$f") (pid ${pid:-?} is gone)"
     rm -f "$f"
   done
 }
 
-# Stop Debian's own cluster if it sits on our port (apt may have started it).
+# A postgres on our port is Debian's cluster (apt may start it) or another checkout's:
+# fast-shutdown it (SIGINT to the postmaster). Anything else is an error.
 free_port() {
   port_open "$PGPORT" || return 0
-  local ver name port _rest
-  if command -v pg_lsclusters >/dev/null; then
-    while read -r ver name port _rest; do
-      if [[ $port == "$PGPORT" ]]; then
-        log "stopping system cluster $ver/$name on port $port"
-        pg_ctlcluster "$ver" "$name" stop || true
-      fi
-    done < <(pg_lsclusters -h 2>/dev/null | awk '$4 == "online"')
-  fi
+  local pid
+  for pid in $(port_pids "$PGPORT"); do
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == postgres* ]]; then
+      warn "stopping another postgres on port $PGPORT (pid $pid: $(pid_cmdline "$pid"))"
+      kill -INT "$pid" 2>/dev/null || true
+      wait_gone 60 "$pid" || die "postgres pid $pid did not stop"
+    fi
+  done
   if port_open "$PGPORT"; then
     die "port $PGPORT is in use by another process (pids: $(port_pids "$PGPORT" | tr '\n' ' '))"
   fi
@@ -145,19 +150,22 @@ start() {
   apt_install postgresql
   PG_BIN="$(pg_bindir)" || die "no PostgreSQL server binaries under /usr/lib/postgresql"
   ensure_state_dirs
+  set_paths
   mkdir -p "$PG_ROOT" "$PG_RUN"
   chown postgres:postgres "$PG_ROOT" "$PG_RUN"
-  as_pg test -w "$PG_ROOT" || die "user postgres cannot reach $PG_ROOT (a parent dir is not world-executable?)"
-  [[ -f $PG_LOG ]] || touch "$PG_LOG"
-  chown postgres:postgres "$PG_LOG"
+  as_pg test -w "$PG_ROOT" || die "user postgres cannot write $PG_ROOT"
 
   init_cluster
-  local how="already running"
-  if ! pg_running; then
+  local how="already running" port
+  if pg_running; then
+    port="$(sed -n 4p "$PG_DATA/postmaster.pid")"
+    [[ $port == "$PGPORT" ]] || die "our cluster is running on port $port, not $PGPORT; stop it first"
+  else
     write_config
     clear_stale_pid
     free_port
-    as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 >/dev/null ||
+    # The log is opened here as root and inherited, so user postgres needs no access to $STATE.
+    as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -w -t 60 >>"$PG_LOG" 2>&1 </dev/null ||
       die "pg_ctl start failed, see $PG_LOG"
     how="started"
   fi
@@ -171,6 +179,7 @@ stop() {
     log "not installed"
     return 0
   }
+  set_paths
   [[ -d $PG_DATA ]] || return 0
   local pid
   if pid="$(pg_pid)"; then
@@ -187,6 +196,7 @@ status() {
     echo "postgres   : not installed"
     return 3
   }
+  set_paths
   if [[ -d $PG_DATA ]] && pg_running && pg_ready; then
     echo "postgres   : running on 127.0.0.1:$PGPORT (data $PG_DATA)"
   else
