@@ -1,0 +1,380 @@
+// Package app implements the public ShopService by calling the backends over
+// gRPC. The HTTP layer (grpc-gateway, registered in-process) decodes requests
+// into the public messages and calls Shop; Shop validates what the edge can,
+// calls the backends with the caller's identity in the outgoing metadata and
+// shapes the answers. Backend errors are gRPC statuses and pass through as
+// they are: the HTTP layer maps codes to HTTP statuses in one place.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	authv1 "github.com/merchshop/merchshop/gen/auth/v1"
+	coinsv1 "github.com/merchshop/merchshop/gen/coins/v1"
+	infov1 "github.com/merchshop/merchshop/gen/info/v1"
+	merchv1 "github.com/merchshop/merchshop/gen/merch/v1"
+	shopv1 "github.com/merchshop/merchshop/gen/shop/v1"
+	"github.com/merchshop/merchshop/pkg/identity"
+)
+
+// AuthBackend is what Shop uses of the auth service.
+type AuthBackend interface {
+	Login(ctx context.Context, in *authv1.LoginRequest, opts ...grpc.CallOption) (*authv1.Session, error)
+	Refresh(ctx context.Context, in *authv1.RefreshRequest, opts ...grpc.CallOption) (*authv1.Session, error)
+	Logout(ctx context.Context, in *authv1.LogoutRequest, opts ...grpc.CallOption) (*authv1.LogoutResponse, error)
+}
+
+// CoinsBackend is what Shop uses of the coins service.
+type CoinsBackend interface {
+	Transfer(ctx context.Context, in *coinsv1.TransferRequest, opts ...grpc.CallOption) (*coinsv1.TransactionResponse, error)
+}
+
+// MerchBackend is what Shop uses of the merch service.
+type MerchBackend interface {
+	ListItems(ctx context.Context, in *merchv1.ListItemsRequest, opts ...grpc.CallOption) (*merchv1.ListItemsResponse, error)
+	Buy(ctx context.Context, in *merchv1.BuyRequest, opts ...grpc.CallOption) (*merchv1.BuyResponse, error)
+}
+
+// InfoBackend is what Shop uses of the info service.
+type InfoBackend interface {
+	GetInfo(ctx context.Context, in *infov1.GetInfoRequest, opts ...grpc.CallOption) (*infov1.GetInfoResponse, error)
+	GetHistory(ctx context.Context, in *infov1.GetHistoryRequest, opts ...grpc.CallOption) (*infov1.GetHistoryResponse, error)
+}
+
+// Backends are the services Shop calls.
+type Backends struct {
+	Auth  AuthBackend
+	Coins CoinsBackend
+	Merch MerchBackend
+	Info  InfoBackend
+}
+
+// StatusCompleted is the status of a finished legacy transaction.
+const StatusCompleted = "COMPLETED"
+
+// Maximum lengths checked at the edge before calling a backend.
+const (
+	maxUsernameLen = 64
+	maxPasswordLen = 256
+	maxItemLen     = 64
+	maxHistoryPage = 100
+)
+
+// Shop implements shopv1.ShopServiceServer.
+type Shop struct {
+	shopv1.UnimplementedShopServiceServer
+
+	b   Backends
+	log *slog.Logger
+	now func() time.Time
+}
+
+var _ shopv1.ShopServiceServer = (*Shop)(nil)
+
+// New returns a Shop calling b.
+func New(b Backends, log *slog.Logger) *Shop {
+	return &Shop{b: b, log: log, now: time.Now}
+}
+
+// Auth logs in (registering the user on the first call) and hands the
+// refresh token to the HTTP layer through the response header metadata.
+func (s *Shop) Auth(ctx context.Context, req *shopv1.AuthRequest) (*shopv1.AuthResponse, error) {
+	if req.GetUsername() == "" {
+		return nil, status.Error(codes.InvalidArgument, "username is required")
+	}
+	if req.GetPassword() == "" {
+		return nil, status.Error(codes.InvalidArgument, "password is required")
+	}
+	// Bound what reaches the backends (bcrypt reads at most 72 bytes anyway);
+	// the auth service owns the exact username rules.
+	if len(req.GetUsername()) > 4*maxUsernameLen {
+		return nil, status.Error(codes.InvalidArgument, "username must be 1 to 64 printable characters without spaces")
+	}
+	if len(req.GetPassword()) > maxPasswordLen {
+		return nil, status.Errorf(codes.InvalidArgument, "password must be at most %d characters", maxPasswordLen)
+	}
+	sess, err := s.b.Auth.Login(ctx, &authv1.LoginRequest{
+		Username:  req.GetUsername(),
+		Password:  req.GetPassword(),
+		UserAgent: UserAgent(ctx),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := setSession(ctx, sess.GetRefreshToken(), sess.GetRefreshExpiresAt()); err != nil {
+		return nil, err
+	}
+	return &shopv1.AuthResponse{Token: sess.GetAccessToken()}, nil
+}
+
+// Refresh rotates the refresh token of the cookie. A rejected token clears
+// the cookie.
+func (s *Shop) Refresh(ctx context.Context, _ *shopv1.RefreshRequest) (*shopv1.AuthResponse, error) {
+	token := RefreshToken(ctx)
+	if token == "" {
+		return nil, status.Error(codes.Unauthenticated, "missing refresh token")
+	}
+	sess, err := s.b.Auth.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: token, UserAgent: UserAgent(ctx)})
+	if err != nil {
+		if c := status.Code(err); c == codes.Unauthenticated || c == codes.InvalidArgument || c == codes.NotFound {
+			_ = clearSession(ctx)
+			if c != codes.Unauthenticated {
+				return nil, status.Error(codes.Unauthenticated, "invalid refresh token")
+			}
+		}
+		return nil, err
+	}
+	if err := setSession(ctx, sess.GetRefreshToken(), sess.GetRefreshExpiresAt()); err != nil {
+		return nil, err
+	}
+	return &shopv1.AuthResponse{Token: sess.GetAccessToken()}, nil
+}
+
+// Logout ends the session of the refresh cookie and clears the cookie. It
+// succeeds when there is no session to end.
+func (s *Shop) Logout(ctx context.Context, _ *shopv1.LogoutRequest) (*shopv1.LogoutResponse, error) {
+	if token := RefreshToken(ctx); token != "" {
+		_, err := s.b.Auth.Logout(ctx, &authv1.LogoutRequest{RefreshToken: token})
+		switch status.Code(err) {
+		case codes.OK, codes.Unauthenticated, codes.NotFound, codes.InvalidArgument:
+		default:
+			return nil, err
+		}
+	}
+	if err := clearSession(ctx); err != nil {
+		return nil, err
+	}
+	return &shopv1.LogoutResponse{}, nil
+}
+
+// GetInfo returns the caller's balance, inventory and grouped history.
+func (s *Shop) GetInfo(ctx context.Context, _ *shopv1.GetInfoRequest) (*shopv1.InfoResponse, error) {
+	caller, ctx, err := authenticated(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.b.Info.GetInfo(ctx, &infov1.GetInfoRequest{UserId: caller.UserID})
+	if err != nil {
+		return nil, err
+	}
+	coins, err := s.toInt32("coins", in.GetCoins())
+	if err != nil {
+		return nil, err
+	}
+	out := &shopv1.InfoResponse{
+		Coins:     coins,
+		Inventory: make([]*shopv1.InventoryItem, 0, len(in.GetInventory())),
+		CoinHistory: &shopv1.CoinHistory{
+			Received: make([]*shopv1.Received, 0, len(in.GetReceived())),
+			Sent:     make([]*shopv1.Sent, 0, len(in.GetSent())),
+		},
+	}
+	for _, it := range in.GetInventory() {
+		q, err := s.toInt32("quantity", it.GetQuantity())
+		if err != nil {
+			return nil, err
+		}
+		out.Inventory = append(out.Inventory, &shopv1.InventoryItem{Type: it.GetItem(), Quantity: q})
+	}
+	for _, r := range in.GetReceived() {
+		a, err := s.toInt32("amount", r.GetAmount())
+		if err != nil {
+			return nil, err
+		}
+		out.CoinHistory.Received = append(out.CoinHistory.Received, &shopv1.Received{FromUser: r.GetUsername(), Amount: a})
+	}
+	for _, r := range in.GetSent() {
+		a, err := s.toInt32("amount", r.GetAmount())
+		if err != nil {
+			return nil, err
+		}
+		out.CoinHistory.Sent = append(out.CoinHistory.Sent, &shopv1.Sent{ToUser: r.GetUsername(), Amount: a})
+	}
+	return out, nil
+}
+
+// SendCoin transfers coins from the caller to another user.
+func (s *Shop) SendCoin(ctx context.Context, req *shopv1.SendCoinRequest) (*shopv1.SendCoinResponse, error) {
+	if _, err := s.transfer(ctx, "toUser", req.GetToUser(), req.GetAmount()); err != nil {
+		return nil, err
+	}
+	return &shopv1.SendCoinResponse{}, nil
+}
+
+// LegacySendCoins is SendCoin under the route and shape of the old system.
+func (s *Shop) LegacySendCoins(ctx context.Context, req *shopv1.LegacySendCoinsRequest) (*shopv1.LegacyTransactionResponse, error) {
+	id, err := s.transfer(ctx, "to_user", req.GetToUser(), req.GetAmount())
+	if err != nil {
+		return nil, err
+	}
+	return &shopv1.LegacyTransactionResponse{TransactionId: id, Status: StatusCompleted}, nil
+}
+
+func (s *Shop) transfer(ctx context.Context, toField, to string, amount int32) (string, error) {
+	caller, ctx, err := authenticated(ctx)
+	if err != nil {
+		return "", err
+	}
+	if amount < 1 {
+		return "", status.Error(codes.InvalidArgument, "amount must be at least 1")
+	}
+	if strings.TrimSpace(to) == "" {
+		return "", status.Errorf(codes.InvalidArgument, "%s is required", toField)
+	}
+	if len(to) > 4*maxUsernameLen || !utf8.ValidString(to) {
+		return "", status.Error(codes.InvalidArgument, "unknown recipient")
+	}
+	resp, err := s.b.Coins.Transfer(ctx, &coinsv1.TransferRequest{
+		FromUserId:     caller.UserID,
+		ToUsername:     to,
+		Amount:         int64(amount),
+		IdempotencyKey: IdempotencyKey(ctx),
+	})
+	if err != nil {
+		return "", err
+	}
+	return resp.GetTransactionId(), nil
+}
+
+// Buy buys one item for the caller.
+func (s *Shop) Buy(ctx context.Context, req *shopv1.BuyRequest) (*shopv1.BuyResponse, error) {
+	if _, err := s.buy(ctx, req.GetItem()); err != nil {
+		return nil, err
+	}
+	return &shopv1.BuyResponse{}, nil
+}
+
+// LegacyBuy is Buy under the route and shape of the old system.
+func (s *Shop) LegacyBuy(ctx context.Context, req *shopv1.LegacyBuyRequest) (*shopv1.LegacyTransactionResponse, error) {
+	resp, err := s.buy(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	st := resp.GetStatus()
+	if st == "" {
+		st = StatusCompleted
+	}
+	return &shopv1.LegacyTransactionResponse{TransactionId: resp.GetOrderId(), Status: st}, nil
+}
+
+func (s *Shop) buy(ctx context.Context, item string) (*merchv1.BuyResponse, error) {
+	caller, ctx, err := authenticated(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if item == "" {
+		return nil, status.Error(codes.InvalidArgument, "item is required")
+	}
+	if len(item) > 4*maxItemLen || !utf8.ValidString(item) {
+		return nil, status.Error(codes.InvalidArgument, "unknown item")
+	}
+	return s.b.Merch.Buy(ctx, &merchv1.BuyRequest{
+		UserId:         caller.UserID,
+		Item:           item,
+		IdempotencyKey: IdempotencyKey(ctx),
+	})
+}
+
+// ListMerch returns the catalog.
+func (s *Shop) ListMerch(ctx context.Context, _ *shopv1.ListMerchRequest) (*shopv1.ListMerchResponse, error) {
+	if c, ok := identity.FromContext(ctx); ok {
+		ctx = identity.Outgoing(ctx, c)
+	}
+	in, err := s.b.Merch.ListItems(ctx, &merchv1.ListItemsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	out := &shopv1.ListMerchResponse{Items: make([]*shopv1.MerchItem, 0, len(in.GetItems()))}
+	for _, it := range in.GetItems() {
+		p, err := s.toInt32("price", it.GetPrice())
+		if err != nil {
+			return nil, err
+		}
+		out.Items = append(out.Items, &shopv1.MerchItem{Name: it.GetName(), Price: p})
+	}
+	return out, nil
+}
+
+// GetHistory returns one page of the caller's itemised ledger.
+func (s *Shop) GetHistory(ctx context.Context, req *shopv1.GetHistoryRequest) (*shopv1.GetHistoryResponse, error) {
+	caller, ctx, err := authenticated(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetLimit() < 0 || req.GetLimit() > maxHistoryPage {
+		return nil, status.Errorf(codes.InvalidArgument, "limit must be between 1 and %d", maxHistoryPage)
+	}
+	if len(req.GetCursor()) > 512 || !utf8.ValidString(req.GetCursor()) {
+		return nil, status.Error(codes.InvalidArgument, "invalid cursor")
+	}
+	in, err := s.b.Info.GetHistory(ctx, &infov1.GetHistoryRequest{
+		UserId: caller.UserID, Cursor: req.GetCursor(), Limit: req.GetLimit(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &shopv1.GetHistoryResponse{
+		Entries:    make([]*shopv1.HistoryEntry, 0, len(in.GetEntries())),
+		NextCursor: in.GetNextCursor(),
+	}
+	for _, e := range in.GetEntries() {
+		a, err := s.toInt32("amount", e.GetAmount())
+		if err != nil {
+			return nil, err
+		}
+		out.Entries = append(out.Entries, &shopv1.HistoryEntry{
+			TransactionId: e.GetTransactionId(),
+			Kind:          e.GetKind(),
+			Counterpart:   e.GetCounterpart(),
+			Amount:        a,
+			Time:          FormatTime(e.GetTimeUnixMs()),
+		})
+	}
+	return out, nil
+}
+
+// FormatTime renders unix milliseconds as RFC 3339 in UTC with milliseconds.
+func FormatTime(unixMS int64) string {
+	return time.UnixMilli(unixMS).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// toInt32 narrows a backend amount to the int32 of the public messages. A
+// value out of range is a bug or corrupt data, never the client's fault.
+func (s *Shop) toInt32(field string, v int64) (int32, error) {
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		s.log.Error("backend value out of int32 range", "field", field, "value", v)
+		return 0, status.Error(codes.Internal, "internal error")
+	}
+	return int32(v), nil
+}
+
+// authenticated returns the caller put in ctx by the HTTP layer and a ctx
+// that carries it to the backends.
+func authenticated(ctx context.Context) (identity.Caller, context.Context, error) {
+	c, ok := identity.FromContext(ctx)
+	if !ok {
+		return identity.Caller{}, ctx, status.Error(codes.Unauthenticated, "authentication required")
+	}
+	return c, identity.Outgoing(ctx, c), nil
+}
+
+func setSession(ctx context.Context, refreshToken string, expiresAt int64) error {
+	if err := grpc.SetHeader(ctx, sessionHeader(refreshToken, expiresAt)); err != nil {
+		return fmt.Errorf("set session header: %w", err)
+	}
+	return nil
+}
+
+func clearSession(ctx context.Context) error {
+	return setSession(ctx, "", 0)
+}
