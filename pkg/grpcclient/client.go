@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
@@ -72,5 +73,21 @@ func observe(reg *metrics.Registry) grpc.UnaryClientInterceptor {
 		reg.RPCClientHandled.WithLabelValues(method, status.Code(err).String()).Inc()
 		reg.RPCClientSeconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
 		return err
+	}
+}
+
+// HealthCheck returns a check that asks the standard gRPC health service
+// behind conn whether it is SERVING.
+func HealthCheck(target string, conn *grpc.ClientConn) func(ctx context.Context) error {
+	client := healthpb.NewHealthClient(conn)
+	return func(ctx context.Context) error {
+		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return fmt.Errorf("health %s: %w", target, err)
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("%s is %s", target, resp.GetStatus())
+		}
+		return nil
 	}
 }

@@ -6,14 +6,12 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/merchshop/merchshop/pkg/app"
 	"github.com/merchshop/merchshop/pkg/config"
@@ -71,16 +69,7 @@ func (r *Runtime) Dial(name, envKey, def string) (*grpc.ClientConn, error) {
 		return nil, err
 	}
 	r.conns = append(r.conns, conn)
-	r.AddReadiness(name, func(ctx context.Context) error {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return fmt.Errorf("health %s: %w", target, err)
-		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("%s is %s", target, resp.GetStatus())
-		}
-		return nil
-	})
+	r.AddReadiness(name, grpcclient.HealthCheck(target, conn))
 	return conn, nil
 }
 

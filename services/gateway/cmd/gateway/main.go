@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	authv1 "github.com/merchshop/merchshop/gen/auth/v1"
 	coinsv1 "github.com/merchshop/merchshop/gen/coins/v1"
@@ -78,7 +77,7 @@ func run(ctx context.Context) error {
 			return err
 		}
 		conns[t.name] = conn
-		ready[t.name] = healthCheck(addrs[t.name], conn)
+		ready[t.name] = grpcclient.HealthCheck(addrs[t.name], conn)
 	}
 
 	authClient := authv1.NewAuthServiceClient(conns["auth"])
@@ -119,20 +118,6 @@ func run(ctx context.Context) error {
 		func(ctx context.Context) error { return httpserver.Run(ctx, log, srv, grace) },
 		verifier.Run,
 	)
-}
-
-func healthCheck(target string, conn *grpc.ClientConn) httpserver.Check {
-	client := healthpb.NewHealthClient(conn)
-	return func(ctx context.Context) error {
-		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return fmt.Errorf("health %s: %w", target, err)
-		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("%s is %s", target, resp.GetStatus())
-		}
-		return nil
-	}
 }
 
 func keyFetchCounter(reg *metrics.Registry) func(error) {
