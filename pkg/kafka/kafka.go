@@ -78,7 +78,12 @@ func NewConsumer(cfg ConsumerConfig, log *slog.Logger, h BatchHandler) (*Consume
 
 // Run consumes until ctx ends.
 func (c *Consumer) Run(ctx context.Context) error {
-	defer c.client.Close()
+	// With BlockRebalanceOnPoll, leaving the group waits for AllowRebalance;
+	// without it Close would hang on shutdown.
+	defer func() {
+		c.client.AllowRebalance()
+		c.client.Close()
+	}()
 	for {
 		fetches := c.client.PollRecords(ctx, c.maxPoll)
 		if ctx.Err() != nil {

@@ -44,18 +44,14 @@ func validateItem(item string) error {
 	return nil
 }
 
-func validateUserID(id string) error {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-		return ErrInvalidUserID
+// canonicalUUID returns id in the canonical lowercase hyphenated form, or
+// false when it is not a UUID in that (any-case) form.
+func canonicalUUID(id string) (string, bool) {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return "", false
 	}
-	return nil
-}
-
-func validateOrderID(id string) error {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-		return ErrInvalidOrderID
-	}
-	return nil
+	return u.String(), true
 }
 
 // token reports whether s is 1..maxRunes printable non-space characters of

@@ -1,0 +1,76 @@
+// Command user runs the user service: users and credentials, inventories,
+// item grants; it publishes user-created events and consumes purchases.
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	userv1 "github.com/merchshop/merchshop/gen/user/v1"
+	"github.com/merchshop/merchshop/pkg/app"
+	"github.com/merchshop/merchshop/pkg/events"
+	"github.com/merchshop/merchshop/pkg/kafka"
+	"github.com/merchshop/merchshop/pkg/outbox"
+	"github.com/merchshop/merchshop/pkg/service"
+	"github.com/merchshop/merchshop/services/user/internal/adapters/bcrypt"
+	"github.com/merchshop/merchshop/services/user/internal/adapters/credcache"
+	"github.com/merchshop/merchshop/services/user/internal/adapters/postgres"
+	userapp "github.com/merchshop/merchshop/services/user/internal/app"
+	grpctransport "github.com/merchshop/merchshop/services/user/internal/transport/grpc"
+	kafkatransport "github.com/merchshop/merchshop/services/user/internal/transport/kafka"
+	"github.com/merchshop/merchshop/services/user/migrations"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "user:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := app.SignalContext()
+	defer stop()
+
+	rt := service.Init("user", "127.0.0.1:50052", "127.0.0.1:8082")
+	brokers := rt.Env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"})
+	cost := rt.Env.Int("USER_BCRYPT_COST", 10)
+	cacheSize := rt.Env.Int("USER_CREDENTIAL_CACHE_SIZE", 100_000)
+	cacheTTL := rt.Env.Duration("USER_CREDENTIAL_CACHE_TTL", 10*time.Minute)
+	if err := rt.ConfigErr(); err != nil {
+		return err
+	}
+	hasher, err := bcrypt.New(cost)
+	if err != nil {
+		return fmt.Errorf("USER_BCRYPT_COST: %w", err)
+	}
+
+	pool, err := rt.Postgres(ctx, "postgres://merch@127.0.0.1:5432/users?sslmode=disable", 40, migrations.FS, ".")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	producer, err := kafka.NewProducer(brokers)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	relay := outbox.NewRelay(pool, producer, rt.Log, rt.Metrics, outbox.RelayConfig{})
+
+	var cache userapp.CredentialCache
+	if cacheSize > 0 && cacheTTL > 0 {
+		cache = credcache.New(cacheSize, cacheTTL, rt.Metrics)
+	}
+	svc := userapp.New(postgres.New(pool), hasher, cache, relay, rt.Log)
+	userv1.RegisterUserServiceServer(rt.GRPC.Server, grpctransport.New(svc, rt.Log))
+
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{
+		Brokers: brokers, Group: kafkatransport.Group, Topics: []string{events.TopicPurchases},
+	}, rt.Log, kafkatransport.PurchaseHandler(svc, rt.Log))
+	if err != nil {
+		return err
+	}
+	return rt.Run(ctx, relay.Run, consumer.Run)
+}

@@ -1,0 +1,155 @@
+// Package postgres is the user service's PostgreSQL store.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/merchshop/merchshop/pkg/events"
+	"github.com/merchshop/merchshop/pkg/outbox"
+	"github.com/merchshop/merchshop/pkg/postgres"
+	"github.com/merchshop/merchshop/services/user/internal/app"
+)
+
+// Store implements app.Store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a store on pool (migrated by the caller).
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+var _ app.Store = (*Store)(nil)
+
+// Both write transactions run at READ COMMITTED: each is a few statements
+// whose conflicts are settled by INSERT ... ON CONFLICT on a unique key,
+// which at this level waits for the concurrent inserter and then sees its
+// row, instead of failing with a serialization error to be retried.
+var readCommitted = postgres.TxOptions{Isolation: pgx.ReadCommitted}
+
+// UserByName implements app.Store.
+func (s *Store) UserByName(ctx context.Context, username string) (app.User, error) {
+	var u app.User
+	err := s.pool.QueryRow(ctx,
+		`SELECT id::text, username, password_hash FROM users WHERE username = $1`, username,
+	).Scan(&u.ID, &u.Username, &u.PasswordHash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return app.User{}, app.ErrUnknownUser
+	}
+	if err != nil {
+		return app.User{}, fmt.Errorf("select user: %w", err)
+	}
+	return u, nil
+}
+
+// CreateUser implements app.Store: the user row and its user-created event
+// commit together.
+func (s *Store) CreateUser(ctx context.Context, u app.User) (bool, error) {
+	created := false
+	err := postgres.RunTx(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
+		created = false
+		var createdAt time.Time
+		err := tx.QueryRow(ctx,
+			`INSERT INTO users (id, username, password_hash) VALUES ($1, $2, $3)
+			 ON CONFLICT (username) DO NOTHING
+			 RETURNING created_at`,
+			u.ID, u.Username, u.PasswordHash,
+		).Scan(&createdAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // the name is taken
+		}
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		id := outbox.NewID()
+		if err := outbox.Add(ctx, tx, outbox.Event{
+			ID: id, Topic: events.TopicUserCreated, Key: u.ID,
+			Payload: events.UserCreated{EventID: id, UserID: u.ID, Username: u.Username, CreatedAt: createdAt.UTC()},
+		}); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("create user: %w", err)
+	}
+	return created, nil
+}
+
+// Inventory implements app.Store.
+func (s *Store) Inventory(ctx context.Context, userID string) ([]app.InventoryItem, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT item, quantity FROM inventory WHERE user_id = $1 ORDER BY item`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("select inventory: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.InventoryItem, error) {
+		var it app.InventoryItem
+		err := r.Scan(&it.Item, &it.Quantity)
+		return it, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	if items == nil {
+		items = []app.InventoryItem{}
+	}
+	return items, nil
+}
+
+// Grant implements app.Store: the grants row keyed by order id makes the
+// grant happen once; the inventory changes only when that row is new.
+func (s *Store) Grant(ctx context.Context, g app.Grant) (bool, error) {
+	granted := false
+	err := postgres.RunTx(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
+		granted = false
+		tag, err := tx.Exec(ctx,
+			`INSERT INTO grants (order_id, user_id, item) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING`,
+			g.OrderID, g.UserID, g.Item)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var userID, item string
+			if err := tx.QueryRow(ctx,
+				`SELECT user_id::text, item FROM grants WHERE order_id = $1`, g.OrderID,
+			).Scan(&userID, &item); err != nil {
+				return fmt.Errorf("select earlier grant: %w", err)
+			}
+			if userID != g.UserID || item != g.Item {
+				return app.ErrOrderConflict
+			}
+			return nil // a replay
+		}
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO inventory (user_id, item, quantity) VALUES ($1, $2, 1)
+			 ON CONFLICT (user_id, item) DO UPDATE SET quantity = inventory.quantity + 1`,
+			g.UserID, g.Item); err != nil {
+			return fmt.Errorf("add to inventory: %w", err)
+		}
+		granted = true
+		return nil
+	})
+	if isForeignKeyViolation(err) {
+		return false, app.ErrUnknownUser
+	}
+	if err != nil {
+		if errors.Is(err, app.ErrOrderConflict) {
+			return false, err
+		}
+		return false, fmt.Errorf("grant: %w", err)
+	}
+	return granted, nil
+}
+
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}

@@ -1,0 +1,233 @@
+// Package app holds the user service's use cases: registration on first
+// login, credential checks, inventories and idempotent item grants.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/google/uuid"
+)
+
+// User is a registered user.
+type User struct {
+	ID           string
+	Username     string
+	PasswordHash string
+}
+
+// InventoryItem is one item type a user owns and how many.
+type InventoryItem struct {
+	Item     string
+	Quantity int64
+}
+
+// Grant gives one item to a user for an order.
+type Grant struct {
+	OrderID string
+	UserID  string
+	Item    string
+}
+
+// Store persists users, inventories and grants.
+type Store interface {
+	// UserByName returns ErrUnknownUser when there is no such user.
+	UserByName(ctx context.Context, username string) (User, error)
+	// CreateUser inserts u and its user-created event in one transaction.
+	// It returns false, and changes nothing, when the username is taken.
+	CreateUser(ctx context.Context, u User) (bool, error)
+	// Inventory lists a user's items ordered by item name.
+	Inventory(ctx context.Context, userID string) ([]InventoryItem, error)
+	// Grant records the order and adds the item in one transaction. It
+	// returns false when the order was granted before (a replay),
+	// ErrOrderConflict when that earlier grant was for another user or item,
+	// and ErrUnknownUser when the user does not exist.
+	Grant(ctx context.Context, g Grant) (bool, error)
+}
+
+// Hasher hashes and checks passwords (bcrypt in production).
+type Hasher interface {
+	Hash(password string) (string, error)
+	// Matches reports whether password is the one hash was made from.
+	Matches(hash, password string) bool
+}
+
+// CredentialCache remembers credentials that were verified recently, so
+// that a repeated login does not pay for a full bcrypt comparison. Only
+// successful verifications are stored.
+type CredentialCache interface {
+	Get(username, password string) (userID string, ok bool)
+	Put(username, password, userID string)
+}
+
+// Notifier is told after a commit that wrote outbox events (the relay).
+type Notifier interface {
+	Notify()
+}
+
+// Service implements the use cases.
+type Service struct {
+	store  Store
+	hasher Hasher
+	cache  CredentialCache
+	notify Notifier
+	log    *slog.Logger
+
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+// New returns the service. cache and notify may be nil.
+func New(store Store, hasher Hasher, cache CredentialCache, notify Notifier, log *slog.Logger) *Service {
+	if cache == nil {
+		cache = noCache{}
+	}
+	if notify == nil {
+		notify = noNotify{}
+	}
+	return &Service{store: store, hasher: hasher, cache: cache, notify: notify, log: log}
+}
+
+// CreateIfNotExists registers username with password, or, when the user
+// exists, checks the password (ErrInvalidCredentials when it is wrong).
+// Concurrent first logins of one name create exactly one user: the losers
+// of the insert race check their password against the winner's hash.
+func (s *Service) CreateIfNotExists(ctx context.Context, username, password string) (userID string, created bool, err error) {
+	if err := ValidateUsername(username); err != nil {
+		return "", false, err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return "", false, err
+	}
+	if id, ok := s.cache.Get(username, password); ok {
+		return id, false, nil
+	}
+	// Look first, so that an existing user costs one bcrypt comparison and
+	// no hashing.
+	u, err := s.store.UserByName(ctx, username)
+	if err == nil {
+		id, err := s.check(u, password)
+		return id, false, err
+	}
+	if !errors.Is(err, ErrUnknownUser) {
+		return "", false, err
+	}
+
+	hash, err := s.hasher.Hash(password)
+	if err != nil {
+		return "", false, fmt.Errorf("hash password: %w", err)
+	}
+	u = User{ID: uuid.NewString(), Username: username, PasswordHash: hash}
+	created, err = s.store.CreateUser(ctx, u)
+	if err != nil {
+		return "", false, err
+	}
+	if created {
+		s.notify.Notify()
+		s.cache.Put(username, password, u.ID)
+		s.log.InfoContext(ctx, "user registered", "user_id", u.ID)
+		return u.ID, true, nil
+	}
+	// Someone registered the name between our look-up and our insert.
+	u, err = s.store.UserByName(ctx, username)
+	if err != nil {
+		return "", false, fmt.Errorf("load user after insert conflict: %w", err)
+	}
+	id, err := s.check(u, password)
+	return id, false, err
+}
+
+// VerifyCredentials returns the id of the user whose password this is, or
+// ErrInvalidCredentials for a wrong password and an unknown user alike.
+func (s *Service) VerifyCredentials(ctx context.Context, username, password string) (string, error) {
+	if err := ValidateUsername(username); err != nil {
+		return "", err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return "", err
+	}
+	if id, ok := s.cache.Get(username, password); ok {
+		return id, nil
+	}
+	u, err := s.store.UserByName(ctx, username)
+	if errors.Is(err, ErrUnknownUser) {
+		// Spend the time a real comparison takes, so that the answer's
+		// timing does not tell whether the user exists.
+		s.hasher.Matches(s.dummy(), password)
+		return "", ErrInvalidCredentials
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.check(u, password)
+}
+
+// GetUserByName resolves a username (ErrUnknownUser when unknown).
+func (s *Service) GetUserByName(ctx context.Context, username string) (User, error) {
+	if err := ValidateUsername(username); err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UserByName(ctx, username)
+	if err != nil {
+		return User{}, err
+	}
+	u.PasswordHash = ""
+	return u, nil
+}
+
+// GetInventory lists a user's items ordered by name.
+func (s *Service) GetInventory(ctx context.Context, userID string) ([]InventoryItem, error) {
+	id, ok := canonicalUUID(userID)
+	if !ok {
+		return nil, ErrInvalidUserID
+	}
+	return s.store.Inventory(ctx, id)
+}
+
+// GrantItem gives one item to a user for an order, once per order id: a
+// replay returns false and changes nothing.
+func (s *Service) GrantItem(ctx context.Context, g Grant) (bool, error) {
+	var ok bool
+	if g.UserID, ok = canonicalUUID(g.UserID); !ok {
+		return false, ErrInvalidUserID
+	}
+	if err := validateItem(g.Item); err != nil {
+		return false, err
+	}
+	if g.OrderID, ok = canonicalUUID(g.OrderID); !ok {
+		return false, ErrInvalidOrderID
+	}
+	return s.store.Grant(ctx, g)
+}
+
+func (s *Service) check(u User, password string) (string, error) {
+	if !s.hasher.Matches(u.PasswordHash, password) {
+		return "", ErrInvalidCredentials
+	}
+	s.cache.Put(u.Username, password, u.ID)
+	return u.ID, nil
+}
+
+// dummy returns a hash, made once, to compare against for unknown users.
+func (s *Service) dummy() string {
+	s.dummyOnce.Do(func() {
+		h, err := s.hasher.Hash("not a real password")
+		if err != nil {
+			s.log.Error("dummy hash", "error", err)
+		}
+		s.dummyHash = h
+	})
+	return s.dummyHash
+}
+
+type noCache struct{}
+
+func (noCache) Get(string, string) (string, bool) { return "", false }
+func (noCache) Put(string, string, string)        {}
+
+type noNotify struct{}
+
+func (noNotify) Notify() {}

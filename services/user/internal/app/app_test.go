@@ -1,0 +1,184 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/merchshop/merchshop/services/user/internal/adapters/credcache"
+	"github.com/merchshop/merchshop/services/user/internal/app"
+)
+
+// countingHasher is a fake bcrypt: "hash:" + password, counting calls.
+type countingHasher struct {
+	mu              sync.Mutex
+	hashes, matches int
+}
+
+func (h *countingHasher) Hash(pw string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hashes++
+	return "hash:" + pw, nil
+}
+
+func (h *countingHasher) Matches(hash, pw string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.matches++
+	return hash == "hash:"+pw
+}
+
+func (h *countingHasher) counts() (int, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hashes, h.matches
+}
+
+// memStore is an in-memory app.Store for the use-case rules.
+type memStore struct {
+	mu    sync.Mutex
+	users map[string]app.User
+}
+
+func newMemStore() *memStore { return &memStore{users: map[string]app.User{}} }
+
+func (s *memStore) UserByName(_ context.Context, name string) (app.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[name]
+	if !ok {
+		return app.User{}, app.ErrUnknownUser
+	}
+	return u, nil
+}
+
+func (s *memStore) CreateUser(_ context.Context, u app.User) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[u.Username]; ok {
+		return false, nil
+	}
+	s.users[u.Username] = u
+	return true, nil
+}
+
+func (s *memStore) Inventory(context.Context, string) ([]app.InventoryItem, error) {
+	return nil, errors.New("not used")
+}
+
+func (s *memStore) Grant(context.Context, app.Grant) (bool, error) {
+	return false, errors.New("not used")
+}
+
+type countingNotifier struct{ n int }
+
+func (c *countingNotifier) Notify() { c.n++ }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestCacheHitSkipsBcrypt(t *testing.T) {
+	ctx := context.Background()
+	h := &countingHasher{}
+	n := &countingNotifier{}
+	svc := app.New(newMemStore(), h, credcache.New(100, time.Minute, nil), n, quietLog())
+
+	id, created, err := svc.CreateIfNotExists(ctx, "alice", "pw")
+	if err != nil || !created || id == "" {
+		t.Fatalf("first login: id %q created %v err %v", id, created, err)
+	}
+	if hashes, matches := h.counts(); hashes != 1 || matches != 0 {
+		t.Fatalf("registration: %d hashes %d compares, want 1 and 0", hashes, matches)
+	}
+	if n.n != 1 {
+		t.Fatalf("relay notified %d times, want 1", n.n)
+	}
+
+	for range 5 {
+		id2, created, err := svc.CreateIfNotExists(ctx, "alice", "pw")
+		if err != nil || created || id2 != id {
+			t.Fatalf("repeat login: id %q created %v err %v", id2, created, err)
+		}
+		id3, err := svc.VerifyCredentials(ctx, "alice", "pw")
+		if err != nil || id3 != id {
+			t.Fatalf("verify: id %q err %v", id3, err)
+		}
+	}
+	if hashes, matches := h.counts(); hashes != 1 || matches != 0 {
+		t.Fatalf("cached logins paid bcrypt: %d hashes %d compares, want 1 and 0", hashes, matches)
+	}
+
+	// A wrong password is never answered from the cache.
+	if _, _, err := svc.CreateIfNotExists(ctx, "alice", "wrong"); !errors.Is(err, app.ErrInvalidCredentials) {
+		t.Fatalf("wrong password: %v, want ErrInvalidCredentials", err)
+	}
+	if _, matches := h.counts(); matches != 1 {
+		t.Fatalf("wrong password compared %d times, want 1", matches)
+	}
+	if n.n != 1 {
+		t.Fatalf("relay notified %d times, want 1", n.n)
+	}
+}
+
+func TestWithoutCacheExistingUserComparesOnce(t *testing.T) {
+	ctx := context.Background()
+	h := &countingHasher{}
+	svc := app.New(newMemStore(), h, nil, nil, quietLog())
+	if _, _, err := svc.CreateIfNotExists(ctx, "bob", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := svc.CreateIfNotExists(ctx, "bob", "pw"); err != nil || created {
+		t.Fatalf("second login: created %v err %v", created, err)
+	}
+	// An existing user is looked up first: one comparison, no second hash.
+	if hashes, matches := h.counts(); hashes != 1 || matches != 1 {
+		t.Fatalf("%d hashes %d compares, want 1 and 1", hashes, matches)
+	}
+}
+
+func TestVerifyUnknownUserSpendsAComparison(t *testing.T) {
+	ctx := context.Background()
+	h := &countingHasher{}
+	svc := app.New(newMemStore(), h, nil, nil, quietLog())
+	if _, err := svc.VerifyCredentials(ctx, "nobody", "pw"); !errors.Is(err, app.ErrInvalidCredentials) {
+		t.Fatalf("unknown user: %v, want ErrInvalidCredentials", err)
+	}
+	if _, matches := h.counts(); matches != 1 {
+		t.Fatalf("unknown user: %d compares, want 1 (dummy)", matches)
+	}
+}
+
+func TestInvalidInputNeverReachesTheStore(t *testing.T) {
+	ctx := context.Background()
+	svc := app.New(nil, &countingHasher{}, nil, nil, quietLog()) // a nil store panics if touched
+	if _, _, err := svc.CreateIfNotExists(ctx, "", "pw"); !errors.Is(err, app.ErrInvalidUsername) {
+		t.Errorf("empty username: %v", err)
+	}
+	if _, _, err := svc.CreateIfNotExists(ctx, "alice", ""); !errors.Is(err, app.ErrInvalidPassword) {
+		t.Errorf("empty password: %v", err)
+	}
+	if _, err := svc.VerifyCredentials(ctx, "a b", "pw"); !errors.Is(err, app.ErrInvalidUsername) {
+		t.Errorf("spaced username: %v", err)
+	}
+	if _, err := svc.GetUserByName(ctx, strings.Repeat("x", 65)); !errors.Is(err, app.ErrInvalidUsername) {
+		t.Errorf("long username: %v", err)
+	}
+	if _, err := svc.GetInventory(ctx, "nope"); !errors.Is(err, app.ErrInvalidUserID) {
+		t.Errorf("bad user id: %v", err)
+	}
+	uid, oid := "6f9619ff-8b86-d011-b42d-00c04fc964ff", "7f9619ff-8b86-d011-b42d-00c04fc964ff"
+	if _, err := svc.GrantItem(ctx, app.Grant{UserID: uid, OrderID: oid}); !errors.Is(err, app.ErrInvalidItem) {
+		t.Errorf("empty item: %v", err)
+	}
+	if _, err := svc.GrantItem(ctx, app.Grant{UserID: uid, OrderID: "x", Item: "cup"}); !errors.Is(err, app.ErrInvalidOrderID) {
+		t.Errorf("bad order id: %v", err)
+	}
+	if _, err := svc.GrantItem(ctx, app.Grant{UserID: "x", OrderID: oid, Item: "cup"}); !errors.Is(err, app.ErrInvalidUserID) {
+		t.Errorf("bad user id: %v", err)
+	}
+}
