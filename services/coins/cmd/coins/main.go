@@ -1,0 +1,66 @@
+// Command coins runs the coins service: accounts and the ledger over gRPC,
+// the outbox relay to Kafka and the user.created consumer.
+package main
+
+import (
+	"context"
+	"os"
+
+	coinsv1 "github.com/merchshop/merchshop/gen/coins/v1"
+	"github.com/merchshop/merchshop/pkg/app"
+	"github.com/merchshop/merchshop/pkg/events"
+	"github.com/merchshop/merchshop/pkg/kafka"
+	"github.com/merchshop/merchshop/pkg/outbox"
+	"github.com/merchshop/merchshop/pkg/service"
+
+	pgstore "github.com/merchshop/merchshop/services/coins/internal/adapters/postgres"
+	coinsapp "github.com/merchshop/merchshop/services/coins/internal/app"
+	grpctransport "github.com/merchshop/merchshop/services/coins/internal/transport/grpc"
+	kafkatransport "github.com/merchshop/merchshop/services/coins/internal/transport/kafka"
+	"github.com/merchshop/merchshop/services/coins/migrations"
+)
+
+func main() {
+	ctx, stop := app.SignalContext()
+	defer stop()
+	if err := run(ctx); err != nil {
+		stop()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	rt := service.Init("coins", "127.0.0.1:50053", "127.0.0.1:8083")
+	brokers := rt.Env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"})
+	attempts := rt.Env.Int("TX_ATTEMPTS", pgstore.DefaultAttempts)
+	if err := rt.ConfigErr(); err != nil {
+		rt.Log.Error("bad configuration", "error", err)
+		return err
+	}
+
+	pool, err := rt.Postgres(ctx, "postgres://merch@127.0.0.1:5432/coins?sslmode=disable", 40, migrations.FS, ".")
+	if err != nil {
+		rt.Log.Error("postgres", "error", err)
+		return err
+	}
+	defer pool.Close()
+
+	producer, err := kafka.NewProducer(brokers)
+	if err != nil {
+		rt.Log.Error("kafka producer", "error", err)
+		return err
+	}
+	defer producer.Close()
+	relay := outbox.NewRelay(pool, producer, rt.Log, rt.Metrics, outbox.RelayConfig{})
+
+	svc := coinsapp.New(pgstore.New(pool, attempts), relay)
+
+	consumer, err := kafkatransport.NewUserCreatedConsumer(brokers, kafkatransport.Group, events.TopicUserCreated, svc, rt.Log)
+	if err != nil {
+		rt.Log.Error("kafka consumer", "error", err)
+		return err
+	}
+
+	coinsv1.RegisterCoinsServiceServer(rt.GRPC.Server, grpctransport.New(svc, rt.Log))
+	return rt.Run(ctx, relay.Run, consumer.Run)
+}

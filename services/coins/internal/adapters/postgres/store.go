@@ -1,0 +1,318 @@
+// Package postgres implements app.Repository on PostgreSQL: accounts, the
+// append-only ledger and the outbox, every movement in one REPEATABLE READ
+// transaction that locks the accounts it touches in user id order.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/merchshop/merchshop/pkg/events"
+	"github.com/merchshop/merchshop/pkg/outbox"
+	"github.com/merchshop/merchshop/pkg/postgres"
+
+	"github.com/merchshop/merchshop/services/coins/internal/app"
+)
+
+// DefaultAttempts bounds the tries of one money movement. At REPEATABLE
+// READ a transaction that waited for a row lock held by a transaction that
+// then updated the row fails with 40001 and is retried from the start (see
+// accountLocks for how this process avoids most of those).
+const DefaultAttempts = 16
+
+// lockStripes is the number of in-process account lock stripes.
+const lockStripes = 1024
+
+// Store is the PostgreSQL repository.
+type Store struct {
+	pool     *pgxpool.Pool
+	attempts int
+	locks    *accountLocks
+}
+
+var _ app.Repository = (*Store)(nil)
+
+// New returns a store over pool; attempts <= 0 means DefaultAttempts.
+func New(pool *pgxpool.Pool, attempts int) *Store {
+	if attempts <= 0 {
+		attempts = DefaultAttempts
+	}
+	return &Store{pool: pool, attempts: attempts, locks: newAccountLocks(lockStripes)}
+}
+
+const constraintKey = "transactions_idempotency_key_uq"
+const constraintUsername = "accounts_username_uq"
+
+// OpenAccount implements app.Repository.
+func (s *Store) OpenAccount(ctx context.Context, userID uuid.UUID, username string, grant int64, key, hash string) (int64, bool, error) {
+	var (
+		balance int64
+		created bool
+	)
+	err := s.runTx(ctx, func(tx pgx.Tx) error {
+		var createdAt time.Time
+		// ON CONFLICT on the primary key only: a username held by another
+		// user is a unique violation, not a silent no-op.
+		err := tx.QueryRow(ctx,
+			`INSERT INTO accounts (user_id, username, balance) VALUES ($1, $2, $3)
+			 ON CONFLICT (user_id) DO NOTHING RETURNING created_at`,
+			userID, username, grant).Scan(&createdAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			created = false
+			return tx.QueryRow(ctx, `SELECT balance FROM accounts WHERE user_id = $1`, userID).Scan(&balance)
+		}
+		if err != nil {
+			return fmt.Errorf("insert account: %w", err)
+		}
+		created, balance = true, grant
+		txID := uuid.New()
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO transactions (id, idempotency_key, kind, to_user_id, amount, reason, request_hash, created_at)
+		         VALUES ($1, $2, 'grant', $3, $4, 'welcome', $5, $6)`, txID, key, userID, grant, hash, createdAt)
+		b.Queue(`INSERT INTO ledger_entries (transaction_id, user_id, delta, created_at) VALUES ($1, $2, $3, $4)`,
+			txID, userID, grant, createdAt)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("record grant: %w", err)
+		}
+		return outbox.Add(ctx, tx, transactionEvent(app.Movement{
+			ID: txID, Kind: events.KindGrant, To: userID, Amount: grant, Reason: "welcome",
+		}, "", username, createdAt))
+	})
+	if isUnique(err, constraintUsername) {
+		return 0, false, fmt.Errorf("open %s: %w", userID, app.ErrUsernameTaken)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return balance, created, nil
+}
+
+// FindUserID implements app.Repository.
+func (s *Store) FindUserID(ctx context.Context, username string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT user_id FROM accounts WHERE username = $1`, username).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, app.ErrNotFound
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("find user: %w", err)
+	}
+	return id, nil
+}
+
+// FindTransaction implements app.Repository.
+func (s *Store) FindTransaction(ctx context.Context, key string) (app.StoredTransaction, error) {
+	var t app.StoredTransaction
+	err := s.pool.QueryRow(ctx,
+		`SELECT id, request_hash FROM transactions WHERE idempotency_key = $1`, key).Scan(&t.ID, &t.RequestHash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, app.ErrNoTransaction
+	}
+	if err != nil {
+		return t, fmt.Errorf("find transaction: %w", err)
+	}
+	return t, nil
+}
+
+type lockedAccount struct {
+	username string
+	balance  int64
+}
+
+// Move implements app.Repository.
+func (s *Store) Move(ctx context.Context, m app.Movement) error {
+	var parties []uuid.UUID
+	for _, id := range []uuid.UUID{m.From, m.To} {
+		if id != uuid.Nil {
+			parties = append(parties, id)
+		}
+	}
+	// The same order as ORDER BY user_id (uuid compares bytewise), which is
+	// the order the rows are locked in.
+	slices.SortFunc(parties, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	unlock, err := s.locks.lock(ctx, parties...)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = s.runTx(ctx, func(tx pgx.Tx) error {
+		// Lock first: at REPEATABLE READ the snapshot is taken by the first
+		// statement, so a lock wait that ends in 40001 wastes nothing.
+		rows, err := tx.Query(ctx,
+			`SELECT user_id, username, balance FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`, parties)
+		if err != nil {
+			return fmt.Errorf("lock accounts: %w", err)
+		}
+		locked := make(map[uuid.UUID]lockedAccount, 2)
+		for rows.Next() {
+			var (
+				id uuid.UUID
+				a  lockedAccount
+			)
+			if err := rows.Scan(&id, &a.username, &a.balance); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan account: %w", err)
+			}
+			locked[id] = a
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock accounts: %w", err)
+		}
+		var ids []uuid.UUID
+		var deltas []int64
+		from, to := locked[m.From], locked[m.To]
+		if m.From != uuid.Nil {
+			a, ok := locked[m.From]
+			if !ok {
+				return app.ErrAccountNotFound
+			}
+			if a.balance < m.Amount {
+				return app.ErrInsufficientFunds
+			}
+			ids, deltas = append(ids, m.From), append(deltas, -m.Amount)
+		}
+		if m.To != uuid.Nil {
+			if _, ok := locked[m.To]; !ok {
+				if m.Kind == events.KindTransfer {
+					return app.ErrUnknownRecipient
+				}
+				return app.ErrAccountNotFound
+			}
+			ids, deltas = append(ids, m.To), append(deltas, m.Amount)
+		}
+
+		var createdAt time.Time
+		b := &pgx.Batch{}
+		// The transaction row first: a lost race for the key fails here,
+		// before any balance changes.
+		b.Queue(`INSERT INTO transactions (id, idempotency_key, kind, from_user_id, to_user_id, amount, reason, request_hash)
+		         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`,
+			m.ID, m.Key, m.Kind, nullID(m.From), nullID(m.To), m.Amount, m.Reason, m.RequestHash).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&createdAt) })
+		b.Queue(`UPDATE accounts a SET balance = a.balance + d.delta
+		         FROM unnest($1::uuid[], $2::bigint[]) AS d(user_id, delta) WHERE a.user_id = d.user_id`, ids, deltas)
+		b.Queue(`INSERT INTO ledger_entries (transaction_id, user_id, delta, created_at)
+		         SELECT $1, d.user_id, d.delta, now() FROM unnest($2::uuid[], $3::bigint[]) AS d(user_id, delta)`,
+			m.ID, ids, deltas)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("record %s: %w", m.Kind, err)
+		}
+		return outbox.Add(ctx, tx, transactionEvent(m, from.username, to.username, createdAt))
+	})
+	switch {
+	case err == nil:
+		return nil
+	case isUnique(err, constraintKey):
+		return fmt.Errorf("%w: %w", app.ErrDuplicateKey, err)
+	case postgres.IsCheckViolation(err):
+		// The balance CHECK backs the explicit test above.
+		return fmt.Errorf("%w: %w", app.ErrInsufficientFunds, err)
+	}
+	return err
+}
+
+// transactionEvent is the event of a recorded transaction (amounts in
+// coins, as every consumer reads them).
+func transactionEvent(m app.Movement, fromName, toName string, at time.Time) outbox.Event {
+	ev := events.Transaction{
+		EventID:       outbox.NewID(),
+		TransactionID: m.ID.String(),
+		Kind:          m.Kind,
+		FromUsername:  fromName,
+		ToUsername:    toName,
+		Amount:        app.ToCoins(m.Amount),
+		Reason:        m.Reason,
+		CreatedAt:     at.UTC(),
+	}
+	key := m.To
+	if m.From != uuid.Nil {
+		ev.FromUserID = m.From.String()
+		key = m.From
+	}
+	if m.To != uuid.Nil {
+		ev.ToUserID = m.To.String()
+	}
+	return outbox.Event{ID: ev.EventID, Topic: events.TopicTransactions, Key: key.String(), Payload: ev}
+}
+
+// Balance implements app.Repository.
+func (s *Store) Balance(ctx context.Context, userID uuid.UUID) (int64, error) {
+	var b int64
+	err := s.pool.QueryRow(ctx, `SELECT balance FROM accounts WHERE user_id = $1`, userID).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, app.ErrAccountNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("balance: %w", err)
+	}
+	return b, nil
+}
+
+// History implements app.Repository: transfers only, summed per
+// counterpart, ordered by username bytewise (COLLATE "C": the same order
+// whatever the database locale).
+func (s *Store) History(ctx context.Context, userID uuid.UUID) (app.History, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT g.sent, a.username, g.total FROM (
+		    SELECT false AS sent, from_user_id AS counterpart, sum(amount)::bigint AS total
+		      FROM transactions WHERE kind = 'transfer' AND to_user_id = $1 GROUP BY from_user_id
+		    UNION ALL
+		    SELECT true, to_user_id, sum(amount)::bigint
+		      FROM transactions WHERE kind = 'transfer' AND from_user_id = $1 GROUP BY to_user_id
+		) g JOIN accounts a ON a.user_id = g.counterpart
+		ORDER BY g.sent, a.username COLLATE "C"`, userID)
+	if err != nil {
+		return app.History{}, fmt.Errorf("history: %w", err)
+	}
+	defer rows.Close()
+	h := app.History{Received: []app.Counterpart{}, Sent: []app.Counterpart{}}
+	for rows.Next() {
+		var (
+			sent bool
+			c    app.Counterpart
+		)
+		if err := rows.Scan(&sent, &c.Username, &c.Amount); err != nil {
+			return app.History{}, fmt.Errorf("scan history: %w", err)
+		}
+		if sent {
+			h.Sent = append(h.Sent, c)
+		} else {
+			h.Received = append(h.Received, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return app.History{}, fmt.Errorf("history: %w", err)
+	}
+	return h, nil
+}
+
+// runTx runs fn at REPEATABLE READ with bounded retries of serialization
+// failures and deadlocks; when they run out the caller gets app.ErrBusy.
+func (s *Store) runTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	err := postgres.RunTx(ctx, s.pool, postgres.TxOptions{Isolation: pgx.RepeatableRead, Attempts: s.attempts}, fn)
+	if errors.Is(err, postgres.ErrRetriesExhausted) {
+		return fmt.Errorf("%w: %w", app.ErrBusy, err)
+	}
+	return err
+}
+
+func isUnique(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return postgres.IsUniqueViolation(err) && errors.As(err, &pgErr) && pgErr.ConstraintName == constraint
+}
+
+func nullID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}
