@@ -70,7 +70,7 @@ wait_ready() {
   local s=$1 deadline=$(( $(date +%s) + ${2:-90} ))
   local url
   url=$(admin_url "$s")/readyz
-  until curl -fsS -o /dev/null --max-time 2 "$url"; do
+  until curl -fs -o /dev/null --max-time 2 "$url"; do
     if ! alive "$s"; then
       echo "$s exited; last log lines:" >&2
       tail -n 30 "$LOGS/$s.log" >&2

@@ -82,7 +82,12 @@ func TestRelayDeliversAfterRestart(t *testing.T) {
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- relay.Run(rctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	})
 
 	svc := app.New(pgstore.New(e.pool, 0), relay)
 	second, err := svc.Transfer(ctx, app.TransferCmd{FromUserID: alice, ToUsername: "bob", Amount: 6, IdempotencyKey: "k2"})

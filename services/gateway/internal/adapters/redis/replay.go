@@ -84,8 +84,8 @@ func (c *ReplayCache) Get(ctx context.Context, key string) (int, []byte, bool, e
 	if err != nil {
 		return 0, nil, false, c.failed(fmt.Errorf("redis get: %w", err))
 	}
-	var s stored
-	if err := json.Unmarshal(raw, &s); err != nil || s.Status < 100 || s.Status > 599 {
+	s, ok := decodeStored(raw)
+	if !ok {
 		// Not ours or corrupt: treat as absent, the backends decide.
 		return 0, nil, false, nil
 	}
@@ -114,4 +114,12 @@ func (c *ReplayCache) Check(ctx context.Context) error {
 		return fmt.Errorf("redis ping: %w", err)
 	}
 	return nil
+}
+
+func decodeStored(raw []byte) (stored, bool) {
+	var s stored
+	if json.Unmarshal(raw, &s) != nil || s.Status < 100 || s.Status > 599 {
+		return stored{}, false
+	}
+	return s, true
 }

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -58,10 +59,10 @@ func TestReplayCacheSkipsAfterFailure(t *testing.T) {
 	}
 	start := time.Now()
 	for range 100 {
-		if _, _, _, err := c.Get(context.Background(), "k"); err != ErrSkipped {
+		if _, _, _, err := c.Get(context.Background(), "k"); !errors.Is(err, ErrSkipped) {
 			t.Fatalf("not skipped: %v", err)
 		}
-		if err := c.Put(context.Background(), "k", 200, nil); err != ErrSkipped {
+		if err := c.Put(context.Background(), "k", 200, nil); !errors.Is(err, ErrSkipped) {
 			t.Fatalf("put not skipped: %v", err)
 		}
 	}

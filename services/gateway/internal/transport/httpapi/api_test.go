@@ -202,14 +202,14 @@ func TestBodyLimit(t *testing.T) {
 	wantError(t, e.do("POST", "/api/auth", big), 413, "request body too large")
 
 	// Without a Content-Length (chunked), the limit still holds.
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/sendCoin", struct{ *strings.Reader }{strings.NewReader(big)})
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/sendCoin", struct{ *strings.Reader }{strings.NewReader(big)})
 	req.Header.Set("Authorization", auth[1])
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != 413 || req.ContentLength != 0 {
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || req.ContentLength != 0 {
 		t.Fatalf("chunked: status %d (content length %d)", resp.StatusCode, req.ContentLength)
 	}
 

@@ -147,13 +147,6 @@ func (w *world) newSession(u *user) *authv1.Session {
 	}
 }
 
-// register adds a user with 1000 coins (as a first login would).
-func (w *world) register(name, password string) *user {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.registerLocked(name, password)
-}
-
 func (w *world) registerLocked(name, password string) *user {
 	w.nextID++
 	u := &user{

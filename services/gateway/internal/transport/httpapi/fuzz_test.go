@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func FuzzDecodeSendCoin(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req shopv1.SendCoinRequest
 		err := m.NewDecoder(strings.NewReader(string(data))).Decode(&req)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if strings.TrimSpace(string(data)) != "" {
 				t.Fatalf("EOF for a non-empty body %q", data)
 			}

@@ -165,11 +165,10 @@ func (r *recorder) final() bool {
 	if r.overflow {
 		return false
 	}
-	c := r.code()
-	switch {
-	case c == http.StatusOK:
+	switch c := r.code(); c {
+	case http.StatusOK:
 		return true
-	case c == http.StatusUnauthorized, c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
+	case http.StatusUnauthorized, http.StatusRequestTimeout, http.StatusTooManyRequests:
 		return false
 	default:
 		return c >= 400 && c < 500
