@@ -5,6 +5,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/postgres"
 	"github.com/merchshop/merchshop/pkg/testenv"
 )
@@ -79,4 +81,20 @@ func DSN(t testing.TB, dsnEnv string, pool *pgxpool.Pool) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return fmt.Sprint(u)
+}
+
+// Migrated is Pool with the outbox tables and a service's migrations (dir
+// of fsys) applied, as the service applies them at start.
+func Migrated(t testing.TB, dsnEnv string, maxConns int32, fsys fs.FS, dir string) *pgxpool.Pool {
+	t.Helper()
+	pool := Pool(t, dsnEnv, maxConns)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := outbox.Migrate(ctx, pool); err != nil {
+		t.Fatalf("outbox migrations: %v", err)
+	}
+	if err := postgres.Migrate(ctx, pool, fsys, dir, "schema_version"); err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	return pool
 }
