@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,8 +25,9 @@ import (
 // TestRelayDeliversAfterRestart commits transfers while no relay runs (as
 // if the relay had died right after the commit), lets a first relay die
 // between publishing and deleting, then starts a new relay against the
-// real Kafka: every event arrives on coins.transactions, the outbox
-// empties, and a later commit is published on Notify.
+// real Kafka: every event arrives, the outbox empties, and a later commit
+// is published on Notify. The records go to a topic of the test's own
+// instead of coins.transactions, so that running services never see them.
 func TestRelayDeliversAfterRestart(t *testing.T) {
 	brokers := strings.Split(testenv.Need(t, "KAFKA_BROKERS"), ",")
 	e := newEnv(t, 8)
@@ -37,11 +39,18 @@ func TestRelayDeliversAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(producer.Close)
-	adm := kadm.NewClient(producer)
-	start, err := adm.ListEndOffsets(ctx, events.TopicTransactions)
-	if err != nil || start.Error() != nil {
-		t.Fatalf("end offsets of %s: %v %v", events.TopicTransactions, err, start.Error())
+	topic := "test-coins-transactions-" + uuid.NewString()
+	if err := kafka.EnsureTopics(ctx, brokers, 3, topic); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := kadm.NewClient(producer).DeleteTopics(ctx, topic); err != nil {
+			t.Logf("delete topic %s: %v", topic, err)
+		}
+	})
+	redirected := topicRedirect{Producer: producer, topic: topic}
 
 	// Commit movements with nobody publishing.
 	alice, _ := e.open(t, "alice"), e.open(t, "bob")
@@ -69,7 +78,7 @@ func TestRelayDeliversAfterRestart(t *testing.T) {
 	// A relay that dies after Kafka took the records but before it deleted
 	// them leaves the rows in place (they are published again: at least
 	// once; consumers deduplicate on the event id).
-	dying := outbox.NewRelay(e.pool, dyingProducer{producer}, log, nil, outbox.RelayConfig{})
+	dying := outbox.NewRelay(e.pool, dyingProducer{redirected}, log, nil, outbox.RelayConfig{})
 	if _, err := dying.PublishBatch(ctx); err == nil {
 		t.Fatal("the dying relay reported success")
 	}
@@ -78,7 +87,7 @@ func TestRelayDeliversAfterRestart(t *testing.T) {
 	}
 
 	// A new relay delivers them, and later ones on Notify.
-	relay := outbox.NewRelay(e.pool, producer, log, nil, outbox.RelayConfig{Interval: time.Hour})
+	relay := outbox.NewRelay(e.pool, redirected, log, nil, outbox.RelayConfig{Interval: time.Hour})
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- relay.Run(rctx) }()
@@ -98,11 +107,8 @@ func TestRelayDeliversAfterRestart(t *testing.T) {
 		return e.count(t, `SELECT count(*) FROM outbox`) == 0
 	})
 
-	// Read the topic from the offsets recorded before.
-	offsets := map[int32]kgo.Offset{}
-	start.Each(func(o kadm.ListedOffset) { offsets[o.Partition] = kgo.NewOffset().At(o.Offset) })
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{events.TopicTransactions: offsets}))
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +148,23 @@ func TestRelayDeliversAfterRestart(t *testing.T) {
 	if transfer.Kind != events.KindTransfer || transfer.Amount != 5 || transfer.FromUserID != alice || keys[res.TransactionID] != alice {
 		t.Errorf("transfer event %+v with key %q", transfer, keys[res.TransactionID])
 	}
+}
+
+// topicRedirect publishes every record to one topic, whatever the outbox
+// row names.
+type topicRedirect struct {
+	outbox.Producer
+	topic string
+}
+
+func (r topicRedirect) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults {
+	for _, rec := range rs {
+		if rec.Topic != events.TopicTransactions {
+			return kgo.ProduceResults{{Record: rec, Err: errors.New("unexpected topic " + rec.Topic)}}
+		}
+		rec.Topic = r.topic
+	}
+	return r.Producer.ProduceSync(ctx, rs...)
 }
 
 // dyingProducer publishes, then fails as a relay killed before it could
