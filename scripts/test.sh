@@ -26,4 +26,18 @@ trap '"$REPO/scripts/services.sh" stop' EXIT
 "$REPO/scripts/services.sh" start
 go test -count=1 -timeout 10m ./tests/e2e/...
 
+echo "== reconciliation: the ClickHouse history against the ledger"
+# The read model trails the ledger; wait (bounded) until every transaction
+# the tests made has arrived, then require an exact match.
+deadline=$(( $(date +%s) + 120 ))
+until out=$("$STATE/bin/reconcile" -settle 0s -timeout 30s 2>&1); do
+  if (( $(date +%s) > deadline )); then
+    echo "$out" | tail -n 40
+    echo "reconciliation failed: ClickHouse differs from the ledger" >&2
+    exit 1
+  fi
+  sleep 1
+done
+echo "$out"
+
 echo "== all tests passed in $(( $(date +%s) - start ))s"
