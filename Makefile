@@ -51,3 +51,11 @@ lint: ## gofmt, go vet and golangci-lint on every module
 .PHONY: tidy
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && GOFLAGS=-mod=mod go mod tidy) || exit 1; done
+
+.PHONY: chaos
+chaos: ## fault suite: kill -9 each service, restart Kafka/PostgreSQL, stop Redis, check invariants (CHAOS_QUICK=1: CI subset)
+	@scripts/chaos.sh
+
+.PHONY: deploy-check
+deploy-check: ## helm lint/template, strict checks of the rendered chart and compose file, actionlint
+	@scripts/deploy-check.sh

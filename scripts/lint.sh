@@ -4,13 +4,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$("$REPO/scripts/tools.sh" lint | tail -n 1)
 cd "$REPO"
-unformatted=$(gofmt -l gen pkg services tests)
+unformatted=$(gofmt -l gen pkg services tests deployments)
 if [[ -n $unformatted ]]; then
   echo "not gofmt-ed:" >&2
   echo "$unformatted" >&2
   exit 1
 fi
-modules=(pkg services/auth services/coins services/gateway services/info services/merch services/user tests/e2e)
+modules=(deployments/tests pkg services/auth services/coins services/gateway services/info services/merch services/user tests/e2e)
 for m in "${modules[@]}"; do
   echo "== lint $m"
   (cd "$m" && go vet ./... && "$BIN/golangci-lint" run --config "$REPO/.golangci.yaml" ./...)
