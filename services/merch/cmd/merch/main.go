@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	ydbsdk "github.com/ydb-platform/ydb-go-sdk/v3"
+
 	coinsv1 "github.com/merchshop/merchshop/gen/coins/v1"
 	merchv1 "github.com/merchshop/merchshop/gen/merch/v1"
 	userv1 "github.com/merchshop/merchshop/gen/user/v1"
@@ -16,6 +18,7 @@ import (
 	"github.com/merchshop/merchshop/pkg/service"
 	"github.com/merchshop/merchshop/services/merch/internal/adapters/grpcclients"
 	"github.com/merchshop/merchshop/services/merch/internal/adapters/postgres"
+	ydbstore "github.com/merchshop/merchshop/services/merch/internal/adapters/ydb"
 	"github.com/merchshop/merchshop/services/merch/internal/app"
 	grpctransport "github.com/merchshop/merchshop/services/merch/internal/transport/grpc"
 	"github.com/merchshop/merchshop/services/merch/migrations"
@@ -26,6 +29,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "merch:", err)
 		os.Exit(1)
 	}
+}
+
+// ydbSettings are read only with MERCH_STORE=ydb.
+type ydbSettings struct {
+	endpoint, database, prefix, token string
 }
 
 func run() error {
@@ -40,11 +48,21 @@ func run() error {
 		Age:      rt.Env.Duration("MERCH_RECOVERY_AGE", 10*time.Second),
 		Batch:    rt.Env.Int("MERCH_RECOVERY_BATCH", 20),
 	}
+	var yc ydbSettings
+	switch storeKind {
+	case "postgres":
+	case "ydb":
+		yc = ydbSettings{
+			endpoint: rt.Env.String("YDB_ENDPOINT", "grpc://127.0.0.1:2136"),
+			database: rt.Env.String("YDB_DATABASE", "/local"),
+			prefix:   rt.Env.String("YDB_TABLE_PREFIX", ""),
+			token:    rt.Env.String("YDB_ACCESS_TOKEN", ""),
+		}
+	default:
+		return fmt.Errorf("MERCH_STORE=%q: want postgres or ydb", storeKind)
+	}
 	if err := rt.ConfigErr(); err != nil {
 		return err
-	}
-	if storeKind != "postgres" {
-		return fmt.Errorf("MERCH_STORE=%q: only postgres is built into this binary", storeKind)
 	}
 
 	coinsConn, err := rt.Dial("coins", "COINS_TARGET", "127.0.0.1:50053")
@@ -56,20 +74,55 @@ func run() error {
 		return err
 	}
 
-	pool, err := rt.Postgres(ctx, "postgres://merch@127.0.0.1:5432/merch?sslmode=disable", 40, migrations.FS, ".")
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-
 	producer, err := kafka.NewProducer(brokers)
 	if err != nil {
 		return err
 	}
 	defer producer.Close()
-	relay := outbox.NewRelay(pool, producer, rt.Log, rt.Metrics, outbox.RelayConfig{})
 
-	store := postgres.New(pool, relay.Notify)
+	// The store and its outbox relay: one interface, two databases.
+	var (
+		store app.Store
+		relay pkgapp.Component
+	)
+	switch storeKind {
+	case "ydb":
+		db, err := ydbstore.Open(ctx, yc.endpoint, yc.database, ydbOptions(yc)...)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = db.Close(cctx)
+		}()
+		cfg := ydbstore.Config{Prefix: yc.prefix}
+		r, err := ydbstore.NewRelay(db, cfg, producer, rt.Log, rt.Metrics, ydbstore.RelayConfig{})
+		if err != nil {
+			return err
+		}
+		s, err := ydbstore.New(db, cfg, r.Notify)
+		if err != nil {
+			return err
+		}
+		mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = s.Migrate(mctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		rt.AddReadiness("ydb", func(ctx context.Context) error { return ydbstore.Ping(ctx, db) })
+		store, relay = s, r.Run
+	default:
+		pool, err := rt.Postgres(ctx, "postgres://merch@127.0.0.1:5432/merch?sslmode=disable", 40, migrations.FS, ".")
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		r := outbox.NewRelay(pool, producer, rt.Log, rt.Metrics, outbox.RelayConfig{})
+		store, relay = postgres.New(pool, r.Notify), r.Run
+	}
+
 	svc := app.New(store, grpcclients.NewCoins(coinsv1.NewCoinsServiceClient(coinsConn)),
 		grpcclients.NewUsers(userv1.NewUserServiceClient(userConn)), rt.Log)
 	// A failure here is not fatal: the catalog is read on the first miss.
@@ -80,5 +133,14 @@ func run() error {
 	cancel()
 
 	merchv1.RegisterMerchServiceServer(rt.GRPC.Server, grpctransport.New(svc, rt.Log))
-	return rt.Run(ctx, relay.Run, svc.Recovery(recovery))
+	return rt.Run(ctx, relay, svc.Recovery(recovery))
+}
+
+// ydbOptions: an access token if one is set, anonymous otherwise (a local
+// YDB, or one reached through a sidecar that authenticates).
+func ydbOptions(yc ydbSettings) []ydbsdk.Option {
+	if yc.token != "" {
+		return []ydbsdk.Option{ydbsdk.WithAccessTokenCredentials(yc.token)}
+	}
+	return []ydbsdk.Option{ydbsdk.WithAnonymousCredentials()}
 }
