@@ -59,3 +59,30 @@ chaos: ## fault suite: kill -9 each service, restart Kafka/PostgreSQL, stop Redi
 .PHONY: deploy-check
 deploy-check: ## helm lint/template, strict checks of the rendered chart and compose file, actionlint
 	@scripts/deploy-check.sh
+
+# Load runs and benchmarks (docs/benchmarks.md). Loopback only; each run is
+# bounded in time. PROFILE=mixed|info|auth for load-step.
+.PHONY: load-seed load-mixed load-info load-auth load-step bench bench-chart
+load-seed: ## register/log in the 100k load users (seeding uses bcrypt cost 4, see docs/benchmarks.md)
+	@scripts/load.sh seed
+load-mixed: ## 60 s at 2000 req/s: 70% info, 15% buy, 15% sendCoin (SLI p99<=50ms, 99.99%)
+	@scripts/load.sh run mixed 2000
+load-info: ## 60 s at 4000 req/s of GET /api/info
+	@scripts/load.sh run info 4000
+load-auth: ## 60 s at 1000 req/s of existing users logging in again
+	@scripts/load.sh run auth 1000
+load-step: ## raise the rate in 30 s steps until the SLI breaks (PROFILE=mixed)
+	@scripts/load.sh step $(or $(PROFILE),mixed)
+bench: ## Go benchmarks of the hot paths (transfer, login, token check, JSON)
+	@scripts/bench.sh
+bench-chart: ## redraw docs/benchmarks-latency.png from docs/benchmarks-data.csv
+	@cd tests/load && go run ./cmd/chart -in ../../docs/benchmarks-data.csv -out ../../docs/benchmarks-latency.png
+
+# Hostile input (docs/reliability.md, "Hostile input and abuse").
+.PHONY: fuzz schemathesis secrets-check
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 10s)
+	@scripts/fuzz.sh
+schemathesis: ## schemathesis (pinned, from PyPI) against the running system: no 5xx, 200s match the OpenAPI schema
+	@scripts/schemathesis.sh
+secrets-check: ## fail when a private key, password or token is committed
+	@scripts/secrets-check.sh --self-test && scripts/secrets-check.sh

@@ -26,6 +26,9 @@ trap '"$REPO/scripts/services.sh" stop' EXIT
 "$REPO/scripts/services.sh" start
 go test -count=1 -timeout 10m ./tests/e2e/...
 
+echo "== schemathesis: generated requests from the OpenAPI document"
+SCHEMATHESIS_MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-30} "$REPO/scripts/schemathesis.sh"
+
 echo "== reconciliation: the ClickHouse history against the ledger"
 # The read model trails the ledger; wait (bounded) until every transaction
 # the tests made has arrived, then require an exact match.

@@ -5,7 +5,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/merchshop/merchshop/pkg/metrics"
 	"github.com/merchshop/merchshop/services/gateway/internal/adapters/redis"
 	shop "github.com/merchshop/merchshop/services/gateway/internal/app"
+	"github.com/merchshop/merchshop/services/gateway/internal/ratelimit"
 	"github.com/merchshop/merchshop/services/gateway/internal/token"
 	"github.com/merchshop/merchshop/services/gateway/internal/transport/httpapi"
 )
@@ -49,6 +52,9 @@ func run(ctx context.Context) error {
 	replayOn := env.Bool("IDEMPOTENCY_CACHE", true)
 	secure := env.Bool("GATEWAY_SECURE_COOKIES", false)
 	maxBody := env.Int("MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes)
+	limits, limitsErr := readLoginLimits(env)
+	trusted, trustedErr := httpapi.ParseTrustedProxies(env.List("GATEWAY_TRUSTED_PROXIES", nil))
+	srvLimits := readServerLimits(env)
 	targets := []struct{ name, env, def string }{
 		{"auth", "AUTH_TARGET", "127.0.0.1:50051"},
 		{"user", "USER_TARGET", "127.0.0.1:50052"},
@@ -60,7 +66,7 @@ func run(ctx context.Context) error {
 	for _, t := range targets {
 		addrs[t.name] = env.String(t.env, t.def)
 	}
-	if err := env.Err(); err != nil {
+	if err := errors.Join(env.Err(), limitsErr, trustedErr); err != nil {
 		return err
 	}
 
@@ -85,12 +91,29 @@ func run(ctx context.Context) error {
 	ready["token-keys"] = verifier.Check
 
 	var replay httpapi.ReplayStore
-	if replayOn {
+	var rateStore ratelimit.Store
+	if replayOn || limits.redis {
 		rdb := redis.NewClient(redisAddr)
 		defer func() { _ = rdb.Close() }()
 		cache := redis.New(rdb, redis.Config{})
-		replay = cache
 		ready["redis"] = cache.Check
+		if replayOn {
+			replay = cache
+		}
+		if limits.redis {
+			rateStore = redis.NewRateStore(rdb)
+		}
+	}
+	var loginLimiter httpapi.LoginLimiter
+	if limits.perUser.Enabled() || limits.perAddr.Enabled() {
+		loginLimiter = ratelimit.NewLogin(ratelimit.Config{
+			PerUser: limits.perUser,
+			PerAddr: limits.perAddr,
+			Shared:  rateStore,
+			Memory:  ratelimit.NewMemory(limits.memoryKeys),
+			Log:     log,
+			Obs:     loginLimitMetrics(reg),
+		})
 	}
 
 	shopSrv := shop.New(shop.Backends{
@@ -100,24 +123,110 @@ func run(ctx context.Context) error {
 		Info:  infov1.NewInfoServiceClient(conns["info"]),
 	}, log)
 	handler, err := httpapi.New(ctx, httpapi.Config{
-		Shop:          shopSrv,
-		Verifier:      verifier,
-		Replay:        replay,
-		Ready:         ready,
-		Metrics:       reg,
-		Log:           log,
-		MaxBodyBytes:  int64(maxBody),
-		SecureCookies: secure,
+		Shop:           shopSrv,
+		Verifier:       verifier,
+		Replay:         replay,
+		Ready:          ready,
+		Metrics:        reg,
+		Log:            log,
+		MaxBodyBytes:   int64(maxBody),
+		SecureCookies:  secure,
+		LoginLimiter:   loginLimiter,
+		TrustedProxies: trusted,
 	})
 	if err != nil {
 		return err
 	}
 	srv := httpserver.New(httpAddr, handler)
-	log.Info("starting", "http", httpAddr, "auth", addrs["auth"], "coins", addrs["coins"], "merch", addrs["merch"], "info", addrs["info"], "user", addrs["user"], "redis", redisAddr, "idempotency_cache", replayOn)
+	srvLimits.apply(srv)
+	log.Info("starting", "http", httpAddr, "auth", addrs["auth"], "coins", addrs["coins"], "merch", addrs["merch"], "info", addrs["info"], "user", addrs["user"], "redis", redisAddr, "idempotency_cache", replayOn,
+		"login_limit_user", limits.perUser.String(), "login_limit_addr", limits.perAddr.String(), "login_limit_redis", limits.redis,
+		"trusted_proxies", len(trusted), "read_header_timeout", srv.ReadHeaderTimeout, "read_timeout", srv.ReadTimeout)
 	return app.Run(ctx, log,
 		func(ctx context.Context) error { return httpserver.Run(ctx, log, srv, grace) },
 		verifier.Run,
 	)
+}
+
+// loginLimits are the settings of the POST /api/auth rate limits.
+type loginLimits struct {
+	perUser, perAddr ratelimit.Rule
+	redis            bool
+	memoryKeys       int
+}
+
+// readLoginLimits reads AUTH_RATE_PER_USER (failed attempts per username,
+// default 10/1m), AUTH_RATE_PER_IP (per client address, default 100/1m),
+// their *_BURST (default: the N of the rate), AUTH_RATE_LIMIT_REDIS (share
+// the buckets through Redis, default on) and AUTH_RATE_LIMIT_MEMORY_KEYS
+// (the in-memory fallback's bound). "off" disables a limit.
+func readLoginLimits(env *config.Env) (loginLimits, error) {
+	var l loginLimits
+	var errUser, errAddr error
+	l.perUser, errUser = ratelimit.ParseRule(env.String("AUTH_RATE_PER_USER", "10/1m"), env.Int("AUTH_RATE_PER_USER_BURST", 0))
+	l.perAddr, errAddr = ratelimit.ParseRule(env.String("AUTH_RATE_PER_IP", "100/1m"), env.Int("AUTH_RATE_PER_IP_BURST", 0))
+	l.redis = env.Bool("AUTH_RATE_LIMIT_REDIS", true)
+	l.memoryKeys = env.Int("AUTH_RATE_LIMIT_MEMORY_KEYS", ratelimit.DefaultMaxKeys)
+	if errUser != nil {
+		errUser = fmt.Errorf("AUTH_RATE_PER_USER: %w", errUser)
+	}
+	if errAddr != nil {
+		errAddr = fmt.Errorf("AUTH_RATE_PER_IP: %w", errAddr)
+	}
+	return l, errors.Join(errUser, errAddr)
+}
+
+func loginLimitMetrics(reg *metrics.Registry) ratelimit.Observer {
+	decided := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_login_rate_limit_total",
+		Help: "POST /api/auth attempts by the rate limiter's decision (allowed, limited_user, limited_addr).",
+	}, []string{"result"})
+	fallback := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gateway_login_rate_limit_fallback_total",
+		Help: "Login rate limit decisions made by this replica's in-memory limiter because Redis failed.",
+	})
+	reg.MustRegister(decided, fallback)
+	return ratelimit.Observer{
+		Decided:  func(result string) { decided.WithLabelValues(result).Inc() },
+		Fallback: fallback.Inc,
+	}
+}
+
+// serverLimits override the HTTP server's timeouts and header limit
+// (HTTP_READ_HEADER_TIMEOUT, HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT,
+// HTTP_IDLE_TIMEOUT, HTTP_MAX_HEADER_BYTES); unset ones keep
+// httpserver.New's defaults.
+type serverLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+func readServerLimits(env *config.Env) serverLimits {
+	return serverLimits{
+		readHeader:     env.Duration("HTTP_READ_HEADER_TIMEOUT", 0),
+		read:           env.Duration("HTTP_READ_TIMEOUT", 0),
+		write:          env.Duration("HTTP_WRITE_TIMEOUT", 0),
+		idle:           env.Duration("HTTP_IDLE_TIMEOUT", 0),
+		maxHeaderBytes: env.Int("HTTP_MAX_HEADER_BYTES", 0),
+	}
+}
+
+func (l serverLimits) apply(srv *http.Server) {
+	if l.readHeader > 0 {
+		srv.ReadHeaderTimeout = l.readHeader
+	}
+	if l.read > 0 {
+		srv.ReadTimeout = l.read
+	}
+	if l.write > 0 {
+		srv.WriteTimeout = l.write
+	}
+	if l.idle > 0 {
+		srv.IdleTimeout = l.idle
+	}
+	if l.maxHeaderBytes > 0 {
+		srv.MaxHeaderBytes = l.maxHeaderBytes
+	}
 }
 
 func keyFetchCounter(reg *metrics.Registry) func(error) {

@@ -3,11 +3,14 @@
 package token
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +182,9 @@ func (v *Verifier) fetch(ctx context.Context) error {
 		return errors.New("get public keys: no usable EdDSA key")
 	}
 	opts := []jwt.ParserOption{
+		// Canonical base64url only: a signature with other trailing bits
+		// decodes to the same bytes, and one token must have one spelling.
+		jwt.WithStrictDecoding(),
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(v.cfg.Leeway),
@@ -212,12 +218,78 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
+// claimNames are the claims Verify reads, spelled as RFC 7519 spells them.
+var claimNames = map[string]string{
+	"sub": "sub", "name": "name", "iss": "iss", "aud": "aud", "exp": "exp", "nbf": "nbf", "iat": "iat", "jti": "jti",
+}
+
+// UnmarshalJSON decodes the claims strictly: encoding/json matches names
+// case-insensitively and lets a repeated name win, so {"suB":..} or two
+// "sub" would be read where other JWT libraries read something else. A
+// claim set with a repeated name, or with a registered name in another
+// case, is refused.
+func (c *claims) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return errors.New("claims are not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("claims: %w", err)
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return fmt.Errorf("claim %q repeated", key)
+		}
+		seen[key] = true
+		if want, ok := claimNames[strings.ToLower(key)]; ok && key != want {
+			return fmt.Errorf("claim %q is not spelled %q", key, want)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return fmt.Errorf("claims: %w", err)
+		}
+	}
+	type plain claims // without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// MaxTokenLen bounds the tokens Verify parses (auth's are a few hundred
+// bytes).
+const MaxTokenLen = 4096
+
+// wellFormed reports whether raw is three base64url segments joined by
+// dots and at most MaxTokenLen long. The base64 decoder would skip CR and
+// LF; refusing every other character first keeps one spelling per token
+// and bounds the work spent on garbage.
+func wellFormed(raw string) bool {
+	if len(raw) > MaxTokenLen {
+		return false
+	}
+	dots := 0
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return dots == 2
+}
+
 // Verify checks raw (the token without "Bearer ") and returns the caller it
 // was issued to. Errors wrap ErrInvalid or ErrKeysUnavailable.
 func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Caller, error) {
 	ks := v.set.Load()
 	if ks == nil {
 		return identity.Caller{}, ErrKeysUnavailable
+	}
+	if !wellFormed(raw) {
+		return identity.Caller{}, fmt.Errorf("%w: not a compact JWS", ErrInvalid)
 	}
 	var c claims
 	tok, err := ks.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {

@@ -1,4 +1,5 @@
-// Package redis keeps the gateway's idempotency replay cache in Redis.
+// Package redis keeps the gateway's idempotency replay cache and the login
+// rate limiter's token buckets in Redis.
 package redis
 
 import (

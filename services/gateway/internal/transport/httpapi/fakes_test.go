@@ -80,6 +80,7 @@ type world struct {
 	transfers  atomic.Int64 // Transfer calls that moved money
 	buys       atomic.Int64 // Buy calls that moved money
 	keyFetches atomic.Int64
+	logins     atomic.Int64 // Login calls
 	lastCaller atomic.Value // identity.Caller of the last coins/merch call
 	// failWith makes every coins, merch and info call fail with its error.
 	failWith atomic.Pointer[error]
@@ -165,6 +166,7 @@ type fakeAuth struct {
 
 func (a *fakeAuth) Login(_ context.Context, req *authv1.LoginRequest) (*authv1.Session, error) {
 	w := a.w
+	w.logins.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	name := req.GetUsername()
@@ -367,7 +369,7 @@ func (f *fakeInfo) GetHistory(_ context.Context, req *infov1.GetHistoryRequest) 
 
 // backendConns runs the fake backends on bufconn and returns client
 // connections to them (one server serves all four services).
-func backendConns(t *testing.T, w *world) *grpc.ClientConn {
+func backendConns(t testing.TB, w *world) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()

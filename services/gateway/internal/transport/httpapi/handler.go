@@ -1,7 +1,8 @@
 // Package httpapi is the gateway's HTTP edge: a grpc-gateway mux serving the
 // public ShopService in-process, with the API's JSON and error contract, the
-// JWT check, the idempotency replay cache, body limits, metrics and the
-// admin endpoints (/healthz, /readyz, /metrics) on the same port.
+// JWT check, the idempotency replay cache, the login rate limit, body limits,
+// metrics and the admin endpoints (/healthz, /readyz, /metrics) on the same
+// port.
 package httpapi
 
 import (
@@ -47,6 +48,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// SecureCookies marks the refresh cookie Secure (behind TLS).
 	SecureCookies bool
+	// LoginLimiter bounds POST /api/auth attempts; nil: no limit.
+	LoginLimiter LoginLimiter
+	// TrustedProxies may set X-Forwarded-For (see ClientAddr).
+	TrustedProxies TrustedProxies
 }
 
 // Handler is the gateway's root HTTP handler.
@@ -101,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		runtime.WithForwardResponseOption(h.forwardSession),
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
-		runtime.WithMiddlewares(h.routeLabel, h.authenticate, h.checkQuery, h.idempotent),
+		runtime.WithMiddlewares(h.routeLabel, h.limitLogins, h.authenticate, h.checkQuery, h.idempotent),
 	)
 	if err := shopv1.RegisterShopServiceHandlerServer(ctx, h.mux, cfg.Shop); err != nil {
 		return nil, err

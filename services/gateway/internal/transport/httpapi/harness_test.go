@@ -26,7 +26,7 @@ import (
 
 // env is a gateway handler over fake backends, served by httptest.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	w        *world
 	srv      *httptest.Server
 	verifier *token.Verifier
@@ -41,7 +41,7 @@ type envOption struct {
 	world        func(*world)
 }
 
-func newEnv(t *testing.T, opt envOption) *env {
+func newEnv(t testing.TB, opt envOption) *env {
 	t.Helper()
 	w := newWorld()
 	if opt.world != nil {
