@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := gen pkg services/auth services/coins services/gateway services/info services/merch services/user tests/e2e
+MODULES := gen pkg services/auth services/coins services/gateway services/info services/merch services/user tests/chaos tests/e2e
 
 .PHONY: help
 help: ## list the targets

@@ -17,7 +17,7 @@ set +a
 export MERCH_REQUIRE_INFRA=1
 
 echo "== unit and integration tests"
-pkgs=(./pkg/...)
+pkgs=(./pkg/... ./tests/chaos/...)
 for m in services/*/; do pkgs+=("./${m%/}/..."); done
 go test -count=1 -race -timeout 20m "${pkgs[@]}"
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -35,13 +36,20 @@ const serviceConfig = `{
 
 // Dial returns a connection to target (host:port or a gRPC name such as
 // dns:///coins:9090). Every call made through it without a deadline of its
-// own gets timeout. Only calls that failed before reaching the server (code
-// UNAVAILABLE) are retried; every mutating RPC in this system is idempotent by
-// key, so such a retry never applies an effect twice.
+// own gets timeout. Calls answered UNAVAILABLE are retried (up to 3 attempts):
+// mostly calls that never reached a server, but also a server's own
+// UNAVAILABLE (such as merch's "purchase is being processed"); every mutating
+// RPC in this system is idempotent by key, so a retry never applies an effect
+// twice. Reconnection backoff is capped at 1 s so that a restarted backend is
+// used again quickly.
 func Dial(target string, timeout time.Duration, reg *metrics.Registry) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.WithChainUnaryInterceptor(deadline(timeout), observe(reg)),
 	)

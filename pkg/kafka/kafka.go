@@ -53,7 +53,16 @@ type ConsumerConfig struct {
 	Topics  []string
 	// MaxPoll bounds a batch; 0 means 500.
 	MaxPoll int
+	// MinBytes lets the broker hold a fetch until this many bytes are
+	// there, for at most the fetch wait (500 ms), so that a steady trickle
+	// of events arrives in batches (one insert or one query per batch
+	// rather than per event). 0: answer as soon as any record is there.
+	MinBytes int32
 }
+
+// fetchMaxWait is how long the broker may hold a fetch that has less than
+// the minimum bytes.
+const fetchMaxWait = 500 * time.Millisecond
 
 // NewConsumer joins cfg.Group. New groups start from the earliest offset so
 // that no event published before the first start is skipped.
@@ -61,15 +70,22 @@ func NewConsumer(cfg ConsumerConfig, log *slog.Logger, h BatchHandler) (*Consume
 	if cfg.MaxPoll <= 0 {
 		cfg.MaxPoll = 500
 	}
-	c, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
+		kgo.FetchMaxWait(fetchMaxWait),
+		// A member killed without leaving holds its partitions until the
+		// session times out (45 s by default); 10 s bounds that stall.
+		kgo.SessionTimeout(10 * time.Second),
+	}
+	if cfg.MinBytes > 0 {
+		opts = append(opts, kgo.FetchMinBytes(cfg.MinBytes))
+	}
+	c, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer %s: %w", cfg.Group, err)
 	}
