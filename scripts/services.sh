@@ -53,11 +53,47 @@ alive() {
   [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
+ports_of() {
+  case $1 in
+    gateway) echo 8080 ;;
+    auth) echo 50051 8081 ;;
+    user) echo 50052 8082 ;;
+    coins) echo 50053 8083 ;;
+    merch) echo 50054 8084 ;;
+    info) echo 50055 8085 ;;
+  esac
+}
+
+# free_ports NAME: the same service of another checkout (a binary
+# .../.state/bin/NAME) holding its ports is stopped, with a warning, as
+# scripts/infra does for the servers; anything else there is an error.
+free_ports() {
+  local s=$1 port pid exe
+  for port in $(ports_of "$s"); do
+    for pid in $(ss -H -ltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+      exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+      if [[ $exe == */.state/bin/"$s" ]]; then
+        echo "WARNING: stopping another $s on port $port (pid $pid: $exe)" >&2
+        kill -TERM "$pid" 2>/dev/null || true
+        local deadline=$(( $(date +%s) + 15 ))
+        while kill -0 "$pid" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do
+          if (( $(date +%s) > deadline )); then kill -KILL "$pid" 2>/dev/null || true; fi
+          sleep 0.1
+        done
+      else
+        echo "port $port needed by $s is held by pid $pid (${exe:-unknown}); stop it first" >&2
+        return 1
+      fi
+    done
+  done
+}
+
 start_one() {
   local s=$1
   if alive "$s"; then
     return
   fi
+  free_ports "$s"
   local db
   db=$(db_for "$s")
   echo "== $(date -u +%FT%TZ) starting $s" >>"$LOGS/$s.log"
