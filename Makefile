@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := gen pkg services/auth services/coins services/gateway services/info services/merch services/user tests/chaos tests/e2e
+MODULES := gen pkg services/auth services/coins services/gateway services/info services/merch services/user tests/chaos tests/e2e tests/load
 
 .PHONY: help
 help: ## list the targets
@@ -71,7 +71,7 @@ load-info: ## 60 s at 4000 req/s of GET /api/info
 	@scripts/load.sh run info 4000
 load-auth: ## 60 s at 1000 req/s of existing users logging in again
 	@scripts/load.sh run auth 1000
-load-step: ## raise the rate in 30 s steps until the SLI breaks (PROFILE=mixed)
+load-step: ## raise the rate from 100 req/s in 30 s steps of 100 until the SLI breaks (PROFILE=mixed)
 	@scripts/load.sh step $(or $(PROFILE),mixed)
 bench: ## Go benchmarks of the hot paths (transfer, login, token check, JSON)
 	@scripts/bench.sh

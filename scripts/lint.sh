@@ -10,7 +10,7 @@ if [[ -n $unformatted ]]; then
   echo "$unformatted" >&2
   exit 1
 fi
-modules=(deployments/tests pkg services/auth services/coins services/gateway services/info services/merch services/user tests/chaos tests/e2e)
+modules=(deployments/tests pkg services/auth services/coins services/gateway services/info services/merch services/user tests/chaos tests/e2e tests/load)
 for m in "${modules[@]}"; do
   echo "== lint $m"
   (cd "$m" && go vet ./... && "$BIN/golangci-lint" run --config "$REPO/.golangci.yaml" ./...)

@@ -52,13 +52,20 @@ func AdminMux(opts AdminOptions) *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if opts.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		MountPprof(mux)
 	}
 	return mux
+}
+
+// MountPprof mounts net/http/pprof under /debug/pprof/ on mux. Profiles
+// are for operators: mount them only on a loopback or cluster-internal
+// listener, never on a public one.
+func MountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -55,6 +55,10 @@ func run(ctx context.Context) error {
 	limits, limitsErr := readLoginLimits(env)
 	trusted, trustedErr := httpapi.ParseTrustedProxies(env.List("GATEWAY_TRUSTED_PROXIES", nil))
 	srvLimits := readServerLimits(env)
+	// The gateway's public port serves /metrics and the probes; profiles
+	// get a listener of their own (PPROF=true), never the public one.
+	pprofOn := env.Bool("PPROF", false)
+	pprofAddr := env.String("PPROF_ADDR", "127.0.0.1:8086")
 	targets := []struct{ name, env, def string }{
 		{"auth", "AUTH_TARGET", "127.0.0.1:50051"},
 		{"user", "USER_TARGET", "127.0.0.1:50052"},
@@ -142,10 +146,19 @@ func run(ctx context.Context) error {
 	log.Info("starting", "http", httpAddr, "auth", addrs["auth"], "coins", addrs["coins"], "merch", addrs["merch"], "info", addrs["info"], "user", addrs["user"], "redis", redisAddr, "idempotency_cache", replayOn,
 		"login_limit_user", limits.perUser.String(), "login_limit_addr", limits.perAddr.String(), "login_limit_redis", limits.redis,
 		"trusted_proxies", len(trusted), "read_header_timeout", srv.ReadHeaderTimeout, "read_timeout", srv.ReadTimeout)
-	return app.Run(ctx, log,
+	runs := []app.Component{
 		func(ctx context.Context) error { return httpserver.Run(ctx, log, srv, grace) },
 		verifier.Run,
-	)
+	}
+	if pprofOn {
+		mux := http.NewServeMux()
+		httpserver.MountPprof(mux)
+		psrv := httpserver.New(pprofAddr, mux)
+		// A CPU profile streams for as long as it was asked to run.
+		psrv.WriteTimeout = 0
+		runs = append(runs, func(ctx context.Context) error { return httpserver.Run(ctx, log, psrv, grace) })
+	}
+	return app.Run(ctx, log, runs...)
 }
 
 // loginLimits are the settings of the POST /api/auth rate limits.

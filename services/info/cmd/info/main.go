@@ -63,6 +63,9 @@ func run() error {
 	handler := consumer.NewHandler(store, rt.Log)
 	cons, err := kafka.NewConsumer(kafka.ConsumerConfig{
 		Brokers: brokers, Group: consumer.Group, Topics: []string{events.TopicTransactions},
+		// Batches of up to half a second: one ClickHouse insert (one new
+		// part to merge) per batch instead of per few events.
+		MinBytes: 64 << 10,
 	}, rt.Log, handler.Handle)
 	if err != nil {
 		return err

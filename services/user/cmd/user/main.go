@@ -68,6 +68,9 @@ func run() error {
 
 	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{
 		Brokers: brokers, Group: kafkatransport.Group, Topics: []string{events.TopicPurchases},
+		// The saga granted almost every item already: batches of up to half
+		// a second are checked with one query.
+		MinBytes: 64 << 10,
 	}, rt.Log, kafkatransport.PurchaseHandler(svc, rt.Log))
 	if err != nil {
 		return err

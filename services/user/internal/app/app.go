@@ -46,6 +46,9 @@ type Store interface {
 	// ErrOrderConflict when that earlier grant was for another user or item,
 	// and ErrUnknownUser when the user does not exist.
 	Grant(ctx context.Context, g Grant) (bool, error)
+	// Grants returns the grants recorded for these (canonical) order ids,
+	// by order id; orders never granted are absent.
+	Grants(ctx context.Context, orderIDs []string) (map[string]Grant, error)
 }
 
 // Hasher hashes and checks passwords (bcrypt in production).
@@ -201,6 +204,39 @@ func (s *Service) GrantItem(ctx context.Context, g Grant) (bool, error) {
 		return false, ErrInvalidOrderID
 	}
 	return s.store.Grant(ctx, g)
+}
+
+// GrantedBefore reports, for each grant, whether exactly that grant (same
+// order, user and item) is recorded already, with one query for them all.
+// Grants are never removed, so a true answer is final and the grant needs
+// no transaction; anything else (a new order, a conflicting earlier grant,
+// malformed ids) is false and left to GrantItem, which decides it.
+func (s *Service) GrantedBefore(ctx context.Context, gs []Grant) ([]bool, error) {
+	done := make([]bool, len(gs))
+	ids := make([]string, 0, len(gs))
+	canon := make([]Grant, len(gs))
+	for i, g := range gs {
+		var okOrder, okUser bool
+		canon[i].OrderID, okOrder = canonicalUUID(g.OrderID)
+		canon[i].UserID, okUser = canonicalUUID(g.UserID)
+		canon[i].Item = g.Item
+		if okOrder && okUser {
+			ids = append(ids, canon[i].OrderID)
+		}
+	}
+	if len(ids) == 0 {
+		return done, nil
+	}
+	recorded, err := s.store.Grants(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, g := range canon {
+		if r, ok := recorded[g.OrderID]; ok && r.UserID == g.UserID && r.Item == g.Item {
+			done[i] = true
+		}
+	}
+	return done, nil
 }
 
 func (s *Service) check(u User, password string) (string, error) {

@@ -76,6 +76,10 @@ func (s *memStore) Grant(context.Context, app.Grant) (bool, error) {
 	return false, errors.New("not used")
 }
 
+func (s *memStore) Grants(context.Context, []string) (map[string]app.Grant, error) {
+	return nil, errors.New("not used")
+}
+
 type countingNotifier struct{ n int }
 
 func (c *countingNotifier) Notify() { c.n++ }

@@ -57,7 +57,18 @@ func (s *Store) OpenAccount(ctx context.Context, userID uuid.UUID, username stri
 		balance int64
 		created bool
 	)
-	err := s.runTx(ctx, func(tx pgx.Tx) error {
+	// Every login opens the account, and almost always it exists: one
+	// read answers that without a transaction (accounts are never deleted,
+	// and an existing account is exactly what the transaction below would
+	// report too). Only a missing account takes the transaction.
+	err := s.pool.QueryRow(ctx, `SELECT balance FROM accounts WHERE user_id = $1`, userID).Scan(&balance)
+	if err == nil {
+		return balance, false, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, fmt.Errorf("find account: %w", err)
+	}
+	err = s.runTx(ctx, func(tx pgx.Tx) error {
 		var createdAt time.Time
 		// ON CONFLICT on the primary key only: a username held by another
 		// user is a unique violation, not a silent no-op.
@@ -87,6 +98,13 @@ func (s *Store) OpenAccount(ctx context.Context, userID uuid.UUID, username stri
 		}, "", username, createdAt))
 	})
 	if isUnique(err, constraintUsername) {
+		// The name's holder may be this very user: a concurrent open of the
+		// same account committed first, and the insert hit the username
+		// index before the user_id one. PostgreSQL raises the violation only
+		// once that transaction committed, so a fresh read sees its row.
+		if err := s.pool.QueryRow(ctx, `SELECT balance FROM accounts WHERE user_id = $1`, userID).Scan(&balance); err == nil {
+			return balance, false, nil
+		}
 		return 0, false, fmt.Errorf("open %s: %w", userID, app.ErrUsernameTaken)
 	}
 	if err != nil {

@@ -104,6 +104,28 @@ func (s *Store) Inventory(ctx context.Context, userID string) ([]app.InventoryIt
 	return items, nil
 }
 
+// Grants implements app.Store.
+func (s *Store) Grants(ctx context.Context, orderIDs []string) (map[string]app.Grant, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT order_id::text, user_id::text, item FROM grants WHERE order_id = ANY($1::uuid[])`, orderIDs)
+	if err != nil {
+		return nil, fmt.Errorf("select grants: %w", err)
+	}
+	out := make(map[string]app.Grant, len(orderIDs))
+	for rows.Next() {
+		var g app.Grant
+		if err := rows.Scan(&g.OrderID, &g.UserID, &g.Item); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read grants: %w", err)
+		}
+		out[g.OrderID] = g
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read grants: %w", err)
+	}
+	return out, nil
+}
+
 // Grant implements app.Store: the grants row keyed by order id makes the
 // grant happen once; the inventory changes only when that row is new.
 func (s *Store) Grant(ctx context.Context, g app.Grant) (bool, error) {

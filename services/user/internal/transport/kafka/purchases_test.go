@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,6 +112,65 @@ type failingGranter struct{}
 
 func (failingGranter) GrantItem(context.Context, app.Grant) (bool, error) {
 	return false, errors.New("database down")
+}
+
+func (failingGranter) GrantedBefore(_ context.Context, gs []app.Grant) ([]bool, error) {
+	return make([]bool, len(gs)), nil
+}
+
+func TestLookupFailureFailsTheBatch(t *testing.T) {
+	h := kafka.PurchaseHandler(lookupFailing{}, quietLog())
+	rec := &kgo.Record{Value: []byte(`{"order_id":"6f9619ff-8b86-d011-b42d-00c04fc964ff","user_id":"7f9619ff-8b86-d011-b42d-00c04fc964ff","item":"cup"}`)}
+	if err := h(context.Background(), []*kgo.Record{rec}); err == nil {
+		t.Fatal("a failed look-up was swallowed; the batch would be committed and the grant lost")
+	}
+}
+
+type lookupFailing struct{ failingGranter }
+
+func (lookupFailing) GrantedBefore(context.Context, []app.Grant) ([]bool, error) {
+	return nil, errors.New("database down")
+}
+
+// countingGranter counts the grant transactions the handler asks for.
+type countingGranter struct {
+	*app.Service
+	grants int
+}
+
+func (c *countingGranter) GrantItem(ctx context.Context, g app.Grant) (bool, error) {
+	c.grants++
+	return c.Service.GrantItem(ctx, g)
+}
+
+// TestGrantedOrdersSkipTheTransaction: the saga granted first (the usual
+// case), so the event needs no grant transaction; a new order and a
+// conflicting one still go through GrantItem, which decides them.
+func TestGrantedOrdersSkipTheTransaction(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	done, fresh, clash := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	for _, g := range []app.Grant{{OrderID: done, UserID: f.userID, Item: "cup"}, {OrderID: clash, UserID: f.userID, Item: "pen"}} {
+		if _, err := f.svc.GrantItem(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &countingGranter{Service: f.svc}
+	h := kafka.PurchaseHandler(c, quietLog())
+	batch := []*kgo.Record{
+		{Value: purchase(t, strings.ToUpper(done), f.userID, "cup")}, // the same order, ids in another case
+		{Value: purchase(t, fresh, f.userID, "book")},
+		{Value: purchase(t, clash, f.userID, "hoody")}, // the order was for a pen: refused, skipped
+	}
+	if err := h(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if c.grants != 2 {
+		t.Errorf("%d grant transactions, want 2 (the new order and the conflicting one)", c.grants)
+	}
+	if inv := f.inventory(t); len(inv) != 3 || inv["cup"] != 1 || inv["book"] != 1 || inv["pen"] != 1 {
+		t.Fatalf("inventory %v, want one cup, one book, one pen", inv)
+	}
 }
 
 func TestTransientFailureFailsTheBatch(t *testing.T) {

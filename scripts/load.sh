@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Load runs against the system `make run` starts (loopback only). Usage:
+#   load.sh seed [USERS]                register / log in USERS (100000) users, write their tokens
+#   load.sh run PROFILE [RATE] [DURATION]
+#                                       one open-model run: mixed (2000/s), info (4000/s), auth (1000/s)
+#   load.sh step PROFILE [START] [STEP] [MAX] [STEP_DURATION]
+#                                       raise the rate until the SLI breaks; report the highest rate that met it
+#   load.sh sweep PROFILE "RATES" [DURATION]  one run per rate, whatever the outcome (chart points)
+#   load.sh pprof [PROFILE] [RATE]      20 s CPU profiles of all six services under load (restarts them with PPROF=1)
+#   load.sh machine                     the machine, for docs/benchmarks.md
+# The SLI (k6 thresholds): p99 <= 50 ms and >= 99.99% of requests answered 200.
+# Figures land in tests/load/results/ (git-ignored): runs.csv, one .md, .k6.json
+# and .procstat.json per run, users.tsv, seed.json, pprof/.
+# Settings: LOAD_USERS (100000), LOAD_SEED_WORKERS (32), LOAD_SEED_BCRYPT_COST (4),
+# LOAD_MAX_VUS (2000), LOAD_QUIET_LOAD1 (1.5) and LOAD_QUIET_WAIT (0 s: how long to
+# wait for the machine to calm down before a run), LOAD_RESULTS_DIR, MERCH_STATE_DIR.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${MERCH_STATE_DIR:-$REPO/.state}
+OUT=${LOAD_RESULTS_DIR:-$REPO/tests/load/results}
+USERS=${LOAD_USERS:-100000}
+USERS_FILE=$OUT/users.tsv
+BASE=http://127.0.0.1:8080
+# Tokens live AUTH_ACCESS_TTL (1 h): log the users in again when older than this.
+TOKEN_MAX_AGE=${LOAD_TOKEN_MAX_AGE:-2400}
+mkdir -p "$OUT" "$OUT/bin"
+
+log() { echo "load: $*" >&2; }
+
+tools() {
+  K6=$("$REPO/scripts/tools.sh" load | tail -n1)/k6
+  # The helpers are small Go commands of tests/load, built once per change.
+  (cd "$REPO/tests/load" && go build -o "$OUT/bin/" ./cmd/seed ./cmd/procstat ./cmd/report ./cmd/ammo)
+}
+
+ready() { curl -fs -o /dev/null --max-time 3 "$BASE/readyz"; }
+
+ensure_system() {
+  if ready; then return; fi
+  log "the system is not answering on $BASE; starting it (scripts/run.sh)"
+  "$REPO/scripts/run.sh"
+}
+
+# wait_quiet waits (up to LOAD_QUIET_WAIT seconds) for the 1-minute load to
+# drop below LOAD_QUIET_LOAD1, so that other jobs on the machine do not skew
+# a run; it says what it found either way.
+wait_quiet() {
+  local limit=${LOAD_QUIET_LOAD1:-1.5} wait=${LOAD_QUIET_WAIT:-0}
+  local deadline=$(( $(date +%s) + wait )) l1
+  while :; do
+    l1=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v a="$l1" -v b="$limit" 'BEGIN{exit !(a < b)}'; then
+      return
+    fi
+    if (( $(date +%s) >= deadline )); then
+      log "1-minute load is $l1 (>= $limit): other work is running; the figures may be disturbed. Busiest processes:"
+      ps -eo pid,pcpu,comm --sort=-pcpu | head -n 6 >&2
+      return
+    fi
+    sleep 30
+  done
+}
+
+svc_pid() { cat "$STATE/run/$1.pid"; }
+
+# restart_user restarts the user service gracefully with the given
+# environment (scripts/services.sh passes the environment through).
+restart_user() {
+  local pid
+  pid=$(svc_pid user 2>/dev/null || true)
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  env "$@" "$REPO/scripts/services.sh" restart-one user >&2
+}
+
+seed() {
+  local n=${1:-$USERS} cost=${LOAD_SEED_BCRYPT_COST:-4}
+  ensure_system
+  tools
+  local marker=$OUT/registered-$n
+  if [[ ! -f $marker ]]; then
+    # First logins register: bcrypt at the production cost 10 takes ~60 ms of
+    # a core per user (100k users: hours on 2 cores). Seeding registers them
+    # at a lower cost, through the same code path, and says so.
+    log "registering $n users with the user service at USER_BCRYPT_COST=$cost (seeding only)"
+    restart_user USER_BCRYPT_COST="$cost"
+  else
+    log "logging the $n registered users in again (new tokens)"
+  fi
+  local rc=0
+  "$OUT/bin/seed" -url "$BASE" -users "$n" -workers "${LOAD_SEED_WORKERS:-32}" -out "$USERS_FILE" \
+    -summary "$OUT/seed.json" || rc=$?
+  if [[ ! -f $marker ]]; then
+    log "restarting the user service at its default bcrypt cost"
+    restart_user
+    if (( rc == 0 )); then
+      { echo "registered with USER_BCRYPT_COST=$cost"; cat "$OUT/seed.json"; } >"$marker"
+    fi
+  fi
+  return "$rc"
+}
+
+ensure_users() {
+  local need=0
+  if [[ ! -f $USERS_FILE ]] || (( $(wc -l <"$USERS_FILE") < USERS )); then
+    need=1
+  elif (( $(date +%s) - $(stat -c %Y "$USERS_FILE") > TOKEN_MAX_AGE )); then
+    need=1
+  fi
+  if (( need )); then seed "$USERS"; fi
+}
+
+# one_run PROFILE RATE DURATION MODE: a k6 run with procstat sampling beside
+# it; prints the report and returns k6's status (99: the SLI was not met).
+one_run() {
+  local profile=$1 rate=$2 dur=$3 mode=$4
+  local id
+  id=$(date -u +%Y%m%dT%H%M%SZ)-$profile-$rate
+  local secs=${dur%s}
+  wait_quiet
+  local rc=0
+  log "$mode $profile at $rate req/s for $dur ($id)"
+  BASE_URL=$BASE PROFILE=$profile RATE=$rate DURATION=$dur USERS_FILE=$USERS_FILE MAX_VUS=${LOAD_MAX_VUS:-2000} \
+    "$K6" run --quiet --no-usage-report --summary-export "$OUT/$id.k6.json" "$REPO/tests/load/k6/shop.js" \
+    >"$OUT/$id.k6.log" 2>&1 &
+  local k6_pid=$!
+  # k6 spends a few seconds loading the users file before the first request:
+  # sample the processes from when the gateway sees the load.
+  local before now deadline=$(( $(date +%s) + 60 ))
+  before=$(gateway_requests)
+  while kill -0 "$k6_pid" 2>/dev/null && (( $(date +%s) < deadline )); do
+    sleep 0.5
+    now=$(gateway_requests)
+    if (( now - before > rate / 4 )); then break; fi
+    before=$now
+  done
+  "$OUT/bin/procstat" -state "$STATE" -duration "$(( secs > 8 ? secs - 3 : secs ))s" -out "$OUT/$id.procstat.json" &
+  local ps_pid=$!
+  wait "$k6_pid" || rc=$?
+  kill -TERM "$ps_pid" 2>/dev/null || true
+  wait "$ps_pid" || true
+  if [[ ! -s $OUT/$id.k6.json ]]; then
+    log "k6 failed (status $rc):"
+    tail -n 30 "$OUT/$id.k6.log" >&2
+    return 2
+  fi
+  local csv=$OUT/runs.csv
+  [[ $mode != pprof ]] || csv=""
+  "$OUT/bin/report" -profile "$profile" -mode "$mode" -rate "$rate" -k6 "$OUT/$id.k6.json" \
+    -procstat "$OUT/$id.procstat.json" -csv "$csv" | tee "$OUT/$id.md"
+  return "$rc"
+}
+
+# gateway_requests is the gateway's count of answered requests.
+gateway_requests() {
+  curl -fs --max-time 2 "$BASE/metrics" | awk '/^http_requests_total/ {s += $2} END {printf "%d\n", s}'
+}
+
+default_rate() {
+  case $1 in
+    mixed) echo 2000 ;;
+    info) echo 4000 ;;
+    auth) echo 1000 ;;
+    *) echo "unknown profile $1 (mixed, info, auth)" >&2; exit 2 ;;
+  esac
+}
+
+cmd=${1:-}
+shift || true
+case $cmd in
+  seed)
+    seed "${1:-$USERS}"
+    ;;
+  run)
+    profile=${1:?profile: mixed, info or auth}
+    rate=${2:-$(default_rate "$profile")}
+    ensure_system
+    tools
+    ensure_users
+    one_run "$profile" "$rate" "${3:-60s}" run
+    ;;
+  step)
+    profile=${1:?profile: mixed, info or auth}
+    start=${2:-100}
+    step=${3:-100}
+    max=${4:-$(( 2 * $(default_rate "$profile") ))}
+    dur=${5:-30s}
+    ensure_system
+    tools
+    ensure_users
+    best=0
+    for (( rate = start; rate <= max; rate += step )); do
+      if one_run "$profile" "$rate" "$dur" step; then
+        best=$rate
+        # The previous step is what keeps the load average up now; other
+        # work during a step shows as "other" in its CPU table.
+        LOAD_QUIET_WAIT=0
+      else
+        rc=$?
+        (( rc == 99 )) || exit "$rc"
+        log "$profile: the SLI broke at $rate req/s"
+        break
+      fi
+    done
+    log "$profile: highest rate that met the SLI (p99 <= 50 ms, >= 99.99% answered 200): $best req/s"
+    echo "$profile step: highest rate meeting the SLI: $best req/s" >>"$OUT/steps.txt"
+    ;;
+  sweep)
+    # Like step, without stopping at the first miss: the points of the
+    # latency-against-throughput chart (docs/benchmarks-latency.png).
+    profile=${1:?profile: mixed, info or auth}
+    ensure_system
+    tools
+    ensure_users
+    for rate in ${2:?rates, e.g. "100 200 300"}; do
+      rc=0
+      one_run "$profile" "$rate" "${3:-30s}" sweep || rc=$?
+      (( rc == 0 || rc == 99 )) || exit "$rc"
+      LOAD_QUIET_WAIT=0
+    done
+    ;;
+  pprof)
+    profile=${1:-mixed}
+    rate=${2:-$(default_rate "$profile")}
+    ensure_system
+    tools
+    ensure_users
+    dir=$OUT/pprof/$(date -u +%Y%m%dT%H%M%SZ)-$profile-$rate
+    mkdir -p "$dir"
+    # Backends serve /debug/pprof/ on their admin port with PPROF=1, the
+    # gateway on PPROF_ADDR (127.0.0.1:8086).
+    log "restarting the services with PPROF=1"
+    PPROF=1 "$REPO/scripts/services.sh" start >&2
+    secs=20
+    ( sleep 10
+      for s in gateway:8086 auth:8081 user:8082 coins:8083 merch:8084 info:8085; do
+        curl -fs -o "$dir/${s%%:*}.cpu.pprof" "http://127.0.0.1:${s##*:}/debug/pprof/profile?seconds=$secs" &
+      done
+      wait ) &
+    prof=$!
+    one_run "$profile" "$rate" 45s pprof || true
+    wait "$prof" || true
+    cp "$STATE/bin/"{gateway,auth,user,coins,merch,info} "$dir/" 2>/dev/null || true
+    for s in gateway auth user coins merch info; do
+      [[ -s $dir/$s.cpu.pprof ]] || { log "no profile from $s"; continue; }
+      go tool pprof -top -nodecount=35 "$dir/$s" "$dir/$s.cpu.pprof" >"$dir/$s.top.txt" 2>/dev/null || true
+    done
+    log "restarting the services without PPROF"
+    "$REPO/scripts/services.sh" start >&2
+    log "profiles in $dir (go tool pprof -http=: $dir/<svc> $dir/<svc>.cpu.pprof)"
+    ;;
+  machine)
+    echo "cores: $(nproc); memory: $(free -h | awk '/^Mem:/{print $2}'); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+    echo "kernel: $(uname -r); Go: $(go version | cut -d' ' -f3)"
+    ;;
+  *)
+    sed -n '2,16p' "$0" >&2
+    exit 2
+    ;;
+esac
