@@ -28,6 +28,7 @@ const (
 	CoinsService_Credit_FullMethodName      = "/merchshop.coins.v1.CoinsService/Credit"
 	CoinsService_GetBalance_FullMethodName  = "/merchshop.coins.v1.CoinsService/GetBalance"
 	CoinsService_GetHistory_FullMethodName  = "/merchshop.coins.v1.CoinsService/GetHistory"
+	CoinsService_GetOverview_FullMethodName = "/merchshop.coins.v1.CoinsService/GetOverview"
 )
 
 // CoinsServiceClient is the client API for CoinsService service.
@@ -49,6 +50,10 @@ type CoinsServiceClient interface {
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
 	// GetHistory returns the transfers of a user grouped per counterpart.
 	GetHistory(ctx context.Context, in *GetHistoryRequest, opts ...grpc.CallOption) (*GetHistoryResponse, error)
+	// GetOverview returns a user's balance and transfers grouped per
+	// counterpart, read together from one snapshot (what GET /api/info shows).
+	// NotFound when the user has no account.
+	GetOverview(ctx context.Context, in *GetOverviewRequest, opts ...grpc.CallOption) (*GetOverviewResponse, error)
 }
 
 type coinsServiceClient struct {
@@ -119,6 +124,16 @@ func (c *coinsServiceClient) GetHistory(ctx context.Context, in *GetHistoryReque
 	return out, nil
 }
 
+func (c *coinsServiceClient) GetOverview(ctx context.Context, in *GetOverviewRequest, opts ...grpc.CallOption) (*GetOverviewResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOverviewResponse)
+	err := c.cc.Invoke(ctx, CoinsService_GetOverview_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoinsServiceServer is the server API for CoinsService service.
 // All implementations must embed UnimplementedCoinsServiceServer
 // for forward compatibility.
@@ -138,6 +153,10 @@ type CoinsServiceServer interface {
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
 	// GetHistory returns the transfers of a user grouped per counterpart.
 	GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error)
+	// GetOverview returns a user's balance and transfers grouped per
+	// counterpart, read together from one snapshot (what GET /api/info shows).
+	// NotFound when the user has no account.
+	GetOverview(context.Context, *GetOverviewRequest) (*GetOverviewResponse, error)
 	mustEmbedUnimplementedCoinsServiceServer()
 }
 
@@ -165,6 +184,9 @@ func (UnimplementedCoinsServiceServer) GetBalance(context.Context, *GetBalanceRe
 }
 func (UnimplementedCoinsServiceServer) GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHistory not implemented")
+}
+func (UnimplementedCoinsServiceServer) GetOverview(context.Context, *GetOverviewRequest) (*GetOverviewResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOverview not implemented")
 }
 func (UnimplementedCoinsServiceServer) mustEmbedUnimplementedCoinsServiceServer() {}
 func (UnimplementedCoinsServiceServer) testEmbeddedByValue()                      {}
@@ -295,6 +317,24 @@ func _CoinsService_GetHistory_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoinsService_GetOverview_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOverviewRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoinsServiceServer).GetOverview(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoinsService_GetOverview_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoinsServiceServer).GetOverview(ctx, req.(*GetOverviewRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CoinsService_ServiceDesc is the grpc.ServiceDesc for CoinsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -325,6 +365,10 @@ var CoinsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetHistory",
 			Handler:    _CoinsService_GetHistory_Handler,
+		},
+		{
+			MethodName: "GetOverview",
+			Handler:    _CoinsService_GetOverview_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

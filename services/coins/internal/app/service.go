@@ -48,6 +48,12 @@ type History struct {
 	Sent     []Counterpart
 }
 
+// Overview is a user's balance and history read from one snapshot.
+type Overview struct {
+	Balance int64
+	History
+}
+
 // Repository stores accounts and the ledger.
 type Repository interface {
 	// OpenAccount creates the account with a grant of grantMinor recorded as
@@ -68,6 +74,9 @@ type Repository interface {
 	// History returns the transfers of userID grouped per counterpart, in
 	// minor units, each list ordered by username.
 	History(ctx context.Context, userID uuid.UUID) (History, error)
+	// Overview returns the balance and the history (as History) in minor
+	// units from one snapshot; ErrAccountNotFound.
+	Overview(ctx context.Context, userID uuid.UUID) (Overview, error)
 }
 
 // Notifier is told after a commit that added outbox events (the relay).
@@ -305,6 +314,21 @@ func (s *Service) History(ctx context.Context, userID string) (History, error) {
 		return History{}, fmt.Errorf("history: %w", err)
 	}
 	return History{Received: toCoins(h.Received), Sent: toCoins(h.Sent)}, nil
+}
+
+// Overview returns a user's balance and history in coins, read together
+// (one snapshot, so the balance always matches the transfers listed);
+// ErrAccountNotFound when the user has no account.
+func (s *Service) Overview(ctx context.Context, userID string) (Overview, error) {
+	id, err := ParseUserID(userID)
+	if err != nil {
+		return Overview{}, err
+	}
+	o, err := s.repo.Overview(ctx, id)
+	if err != nil {
+		return Overview{}, fmt.Errorf("overview: %w", err)
+	}
+	return Overview{Balance: ToCoins(o.Balance), History: History{Received: toCoins(o.Received), Sent: toCoins(o.Sent)}}, nil
 }
 
 func toCoins(in []Counterpart) []Counterpart {

@@ -111,6 +111,15 @@ func (f *fakeRepo) Balance(_ context.Context, id uuid.UUID) (int64, error) {
 	return b, nil
 }
 
+func (f *fakeRepo) Overview(ctx context.Context, id uuid.UUID) (Overview, error) {
+	b, err := f.Balance(ctx, id)
+	if err != nil {
+		return Overview{}, err
+	}
+	h, err := f.History(ctx, id)
+	return Overview{Balance: b, History: h}, err
+}
+
 func (f *fakeRepo) History(context.Context, uuid.UUID) (History, error) {
 	return History{Received: []Counterpart{{"bob", 250}}}, nil
 }

@@ -57,6 +57,8 @@ func run(ctx context.Context) error {
 	srvLimits := readServerLimits(env)
 	// The gateway's public port serves /metrics and the probes; profiles
 	// get a listener of their own (PPROF=true), never the public one.
+	// Verified tokens kept (0: the default, 100 000; negative: off).
+	tokenCache := env.Int("TOKEN_CACHE_ENTRIES", 0)
 	pprofOn := env.Bool("PPROF", false)
 	pprofAddr := env.String("PPROF_ADDR", "127.0.0.1:8086")
 	targets := []struct{ name, env, def string }{
@@ -91,7 +93,7 @@ func run(ctx context.Context) error {
 	}
 
 	authClient := authv1.NewAuthServiceClient(conns["auth"])
-	verifier := token.New(authClient, log, token.Config{OnFetch: keyFetchCounter(reg)})
+	verifier := token.New(authClient, log, token.Config{OnFetch: keyFetchCounter(reg), CacheEntries: tokenCache})
 	ready["token-keys"] = verifier.Check
 
 	var replay httpapi.ReplayStore

@@ -55,6 +55,12 @@ type Config struct {
 	InitialBackoff, MaxBackoff time.Duration
 	// OnFetch, when set, is told the outcome of every fetch (for metrics).
 	OnFetch func(err error)
+	// CacheEntries bounds the cache of verified tokens (default 100 000,
+	// about 40 MB: one token per user of a 100k-user load; negative
+	// disables it). See verified for why the cache is exact.
+	CacheEntries int
+	// Now is the clock (default time.Now; tests move it).
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -76,6 +82,12 @@ func (c *Config) defaults() {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 5 * time.Second
 	}
+	if c.CacheEntries == 0 {
+		c.CacheEntries = 100_000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 type keySet struct {
@@ -83,6 +95,19 @@ type keySet struct {
 	issuer   string
 	audience string
 	parser   *jwt.Parser
+}
+
+// same reports whether o verifies exactly what ks verifies.
+func (ks *keySet) same(o *keySet) bool {
+	if ks.issuer != o.issuer || ks.audience != o.audience || len(ks.keys) != len(o.keys) {
+		return false
+	}
+	for kid, k := range ks.keys {
+		if ok := o.keys[kid]; !k.Equal(ok) {
+			return false
+		}
+	}
+	return true
 }
 
 // Verifier checks access tokens. It is safe for concurrent use.
@@ -93,6 +118,7 @@ type Verifier struct {
 
 	set   atomic.Pointer[keySet]
 	group singleflight.Group
+	cache *verified
 
 	mu        sync.Mutex
 	lastFetch time.Time
@@ -101,7 +127,7 @@ type Verifier struct {
 // New returns a Verifier with no keys; Run (or Refresh) loads them.
 func New(src KeySource, log *slog.Logger, cfg Config) *Verifier {
 	cfg.defaults()
-	return &Verifier{src: src, log: log, cfg: cfg}
+	return &Verifier{src: src, log: log, cfg: cfg, cache: newVerified(cfg.CacheEntries)}
 }
 
 // Ready reports whether keys are loaded.
@@ -188,6 +214,7 @@ func (v *Verifier) fetch(ctx context.Context) error {
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(v.cfg.Leeway),
+		jwt.WithTimeFunc(v.cfg.Now),
 	}
 	if ks.issuer != "" {
 		opts = append(opts, jwt.WithIssuer(ks.issuer))
@@ -196,6 +223,11 @@ func (v *Verifier) fetch(ctx context.Context) error {
 		opts = append(opts, jwt.WithAudience(ks.audience))
 	}
 	ks.parser = jwt.NewParser(opts...)
+	if old := v.set.Load(); old != nil && old.same(ks) {
+		// The periodic refetch usually finds the keys unchanged: keep the
+		// old set, and with it every cached verification.
+		return nil
+	}
 	v.set.Store(ks)
 	return nil
 }
@@ -288,6 +320,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Caller, err
 	if ks == nil {
 		return identity.Caller{}, ErrKeysUnavailable
 	}
+	now := v.cfg.Now()
+	if caller, ok := v.cache.get(raw, ks, now); ok {
+		return caller, nil
+	}
 	if !wellFormed(raw) {
 		return identity.Caller{}, fmt.Errorf("%w: not a compact JWS", ErrInvalid)
 	}
@@ -312,5 +348,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (identity.Caller, err
 	if !tok.Valid || c.Subject == "" {
 		return identity.Caller{}, fmt.Errorf("%w: no subject", ErrInvalid)
 	}
-	return identity.Caller{UserID: c.Subject, Username: c.Name}, nil
+	caller := identity.Caller{UserID: c.Subject, Username: c.Name}
+	// Cached under the set it was checked with; the key-lookup callback
+	// may have refetched, so an entry made under a set that is no longer
+	// current would simply miss.
+	v.cache.put(raw, ks, caller, c.ExpiresAt.Time, now)
+	return caller, nil
 }

@@ -27,13 +27,13 @@ func (k benchKeys) GetPublicKeys(context.Context, *authv1.GetPublicKeysRequest, 
 
 // benchVerifier returns a loaded verifier and a token shaped like the ones
 // auth issues (kid, iss, aud, sub, name, iat, exp, jti).
-func benchVerifier(b *testing.B) (*token.Verifier, string) {
+func benchVerifier(b *testing.B, cacheEntries int) (*token.Verifier, string) {
 	b.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := token.New(benchKeys{pub: pub}, slog.New(slog.DiscardHandler), token.Config{})
+	v := token.New(benchKeys{pub: pub}, slog.New(slog.DiscardHandler), token.Config{CacheEntries: cacheEntries})
 	if err := v.Refresh(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -53,10 +53,21 @@ func benchVerifier(b *testing.B) (*token.Verifier, string) {
 	return v, raw
 }
 
-// BenchmarkVerify is the token check every protected request pays: parse
-// the JWT, check the Ed25519 signature, algorithm, issuer, audience, expiry.
+// BenchmarkVerify is the full token check, as a token's first request pays
+// it (the cache off): parse the JWT, check the Ed25519 signature,
+// algorithm, issuer, audience, expiry.
 func BenchmarkVerify(b *testing.B) {
-	v, raw := benchVerifier(b)
+	benchVerify(b, -1)
+}
+
+// BenchmarkVerifyCached is the check of a token verified before (the
+// cache's answer: a map look-up under the token and the key set).
+func BenchmarkVerifyCached(b *testing.B) {
+	benchVerify(b, 0)
+}
+
+func benchVerify(b *testing.B, cacheEntries int) {
+	v, raw := benchVerifier(b, cacheEntries)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -66,10 +77,10 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyParallel is the same check from all cores at once (the
+// BenchmarkVerifyParallel is the full check from all cores at once (the
 // verifier is shared by every request).
 func BenchmarkVerifyParallel(b *testing.B) {
-	v, raw := benchVerifier(b)
+	v, raw := benchVerifier(b, -1)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -41,19 +41,12 @@ func (s *Service) GetInfo(ctx context.Context, userID string) (Info, error) {
 	var info Info
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		bal, err := s.coins.GetBalance(gctx, userID)
+		// One call, one snapshot: the balance matches the transfers listed.
+		bal, received, sent, err := s.coins.GetOverview(gctx, userID)
 		if err != nil {
-			return fmt.Errorf("balance: %w", err)
+			return fmt.Errorf("coins: %w", err)
 		}
-		info.Coins = bal
-		return nil
-	})
-	g.Go(func() error {
-		received, sent, err := s.coins.GetHistory(gctx, userID)
-		if err != nil {
-			return fmt.Errorf("coin history: %w", err)
-		}
-		info.Received, info.Sent = received, sent
+		info.Coins, info.Received, info.Sent = bal, received, sent
 		return nil
 	})
 	g.Go(func() error {

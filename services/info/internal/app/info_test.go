@@ -42,29 +42,18 @@ func (b *barrier) wait(ctx context.Context) error {
 }
 
 type fakeCoins struct {
-	b          *barrier
-	balanceErr error
-	historyErr error
+	b   *barrier
+	err error
 }
 
-func (f *fakeCoins) GetBalance(ctx context.Context, _ string) (int64, error) {
-	if f.balanceErr != nil {
-		return 0, f.balanceErr
+func (f *fakeCoins) GetOverview(ctx context.Context, _ string) (int64, []CounterpartTotal, []CounterpartTotal, error) {
+	if f.err != nil {
+		return 0, nil, nil, f.err
 	}
 	if err := f.b.wait(ctx); err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
-	return 870, nil
-}
-
-func (f *fakeCoins) GetHistory(ctx context.Context, _ string) ([]CounterpartTotal, []CounterpartTotal, error) {
-	if f.historyErr != nil {
-		return nil, nil, f.historyErr
-	}
-	if err := f.b.wait(ctx); err != nil {
-		return nil, nil, err
-	}
-	return []CounterpartTotal{{"bob", 30}}, nil, nil
+	return 870, []CounterpartTotal{{"bob", 30}}, nil, nil
 }
 
 type fakeUsers struct {
@@ -84,7 +73,7 @@ func (f *fakeUsers) GetInventory(ctx context.Context, _ string) ([]InventoryItem
 }
 
 func TestGetInfoCombinesParallelCalls(t *testing.T) {
-	b := newBarrier(3)
+	b := newBarrier(2)
 	svc := New(&fakeCoins{b: b}, &fakeUsers{b: b}, nil)
 	info, err := svc.GetInfo(context.Background(), uuid.NewString())
 	if err != nil {
@@ -100,9 +89,9 @@ func TestGetInfoCombinesParallelCalls(t *testing.T) {
 }
 
 func TestGetInfoAccountNotFound(t *testing.T) {
-	b := newBarrier(3)
+	b := newBarrier(2)
 	users := &fakeUsers{b: b, cancelled: make(chan error, 1)}
-	svc := New(&fakeCoins{b: b, balanceErr: fmt.Errorf("coins: %w", ErrNotFound)}, users, nil)
+	svc := New(&fakeCoins{b: b, err: fmt.Errorf("coins: %w", ErrNotFound)}, users, nil)
 	_, err := svc.GetInfo(context.Background(), uuid.NewString())
 	if !errors.Is(err, ErrAccountNotFound) {
 		t.Fatalf("err = %v", err)
@@ -114,8 +103,8 @@ func TestGetInfoAccountNotFound(t *testing.T) {
 }
 
 func TestGetInfoBackendFailureIsUnavailable(t *testing.T) {
-	b := newBarrier(3)
-	svc := New(&fakeCoins{b: b, historyErr: errors.New("connection refused")}, &fakeUsers{b: b}, nil)
+	b := newBarrier(2)
+	svc := New(&fakeCoins{b: b, err: errors.New("connection refused")}, &fakeUsers{b: b}, nil)
 	_, err := svc.GetInfo(context.Background(), uuid.NewString())
 	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrAccountNotFound) {
 		t.Fatalf("err = %v", err)

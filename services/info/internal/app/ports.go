@@ -20,8 +20,9 @@ type InventoryItem struct {
 // Coins is the part of the coins service GetInfo uses. Errors wrap
 // ErrNotFound for an unknown account.
 type Coins interface {
-	GetBalance(ctx context.Context, userID string) (int64, error)
-	GetHistory(ctx context.Context, userID string) (received, sent []CounterpartTotal, err error)
+	// GetOverview returns the balance and the transfers per counterpart,
+	// read from one snapshot.
+	GetOverview(ctx context.Context, userID string) (balance int64, received, sent []CounterpartTotal, err error)
 }
 
 // Users is the part of the user service GetInfo uses.

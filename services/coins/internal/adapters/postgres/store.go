@@ -275,42 +275,73 @@ func (s *Store) Balance(ctx context.Context, userID uuid.UUID) (int64, error) {
 	return b, nil
 }
 
-// History implements app.Repository: transfers only, summed per
-// counterpart, ordered by username bytewise (COLLATE "C": the same order
-// whatever the database locale).
-func (s *Store) History(ctx context.Context, userID uuid.UUID) (app.History, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT g.sent, a.username, g.total FROM (
-		    SELECT false AS sent, from_user_id AS counterpart, sum(amount)::bigint AS total
+// historySQL sums a user's transfers per counterpart ($1), ordered by
+// username bytewise (COLLATE "C": the same order whatever the database
+// locale); part is 1 for received, 2 for sent.
+const historySQL = `
+		SELECT g.part, a.username, g.total FROM (
+		    SELECT 1 AS part, from_user_id AS counterpart, sum(amount)::bigint AS total
 		      FROM transactions WHERE kind = 'transfer' AND to_user_id = $1 GROUP BY from_user_id
 		    UNION ALL
-		    SELECT true, to_user_id, sum(amount)::bigint
+		    SELECT 2, to_user_id, sum(amount)::bigint
 		      FROM transactions WHERE kind = 'transfer' AND from_user_id = $1 GROUP BY to_user_id
-		) g JOIN accounts a ON a.user_id = g.counterpart
-		ORDER BY g.sent, a.username COLLATE "C"`, userID)
+		) g JOIN accounts a ON a.user_id = g.counterpart`
+
+// History implements app.Repository: transfers only, summed per
+// counterpart.
+func (s *Store) History(ctx context.Context, userID uuid.UUID) (app.History, error) {
+	o, _, err := s.overview(ctx, `SELECT * FROM (`+historySQL+`) h ORDER BY part, username COLLATE "C"`, userID)
 	if err != nil {
 		return app.History{}, fmt.Errorf("history: %w", err)
 	}
+	return o.History, nil
+}
+
+// Overview implements app.Repository: the balance (part 0) and the history
+// in one statement, so from one snapshot and in one round trip.
+func (s *Store) Overview(ctx context.Context, userID uuid.UUID) (app.Overview, error) {
+	o, found, err := s.overview(ctx, `SELECT * FROM (
+		SELECT 0 AS part, ''::text AS username, balance AS total FROM accounts WHERE user_id = $1
+		UNION ALL`+historySQL+`) h ORDER BY part, username COLLATE "C"`, userID)
+	if err != nil {
+		return app.Overview{}, fmt.Errorf("overview: %w", err)
+	}
+	if !found {
+		return app.Overview{}, app.ErrAccountNotFound
+	}
+	return o, nil
+}
+
+// overview runs a query of (part, username, amount) rows: part 0 is the
+// balance (found reports whether it came), 1 a received total, 2 a sent one.
+func (s *Store) overview(ctx context.Context, query string, userID uuid.UUID) (o app.Overview, found bool, err error) {
+	rows, err := s.pool.Query(ctx, query, userID)
+	if err != nil {
+		return app.Overview{}, false, err
+	}
 	defer rows.Close()
-	h := app.History{Received: []app.Counterpart{}, Sent: []app.Counterpart{}}
+	o.Received, o.Sent = []app.Counterpart{}, []app.Counterpart{}
 	for rows.Next() {
 		var (
-			sent bool
+			part int32
 			c    app.Counterpart
 		)
-		if err := rows.Scan(&sent, &c.Username, &c.Amount); err != nil {
-			return app.History{}, fmt.Errorf("scan history: %w", err)
+		if err := rows.Scan(&part, &c.Username, &c.Amount); err != nil {
+			return app.Overview{}, false, fmt.Errorf("scan: %w", err)
 		}
-		if sent {
-			h.Sent = append(h.Sent, c)
-		} else {
-			h.Received = append(h.Received, c)
+		switch part {
+		case 0:
+			o.Balance, found = c.Amount, true
+		case 1:
+			o.Received = append(o.Received, c)
+		default:
+			o.Sent = append(o.Sent, c)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return app.History{}, fmt.Errorf("history: %w", err)
+		return app.Overview{}, false, err
 	}
-	return h, nil
+	return o, found, nil
 }
 
 // runTx runs fn at REPEATABLE READ with bounded retries of serialization

@@ -573,7 +573,76 @@ func TestHistoryGroupsTransfers(t *testing.T) {
 	if b := e.balance(t, me); b != 1000-16+35-50+9 {
 		t.Errorf("balance = %d", b)
 	}
+	// The overview is the same history with the balance beside it.
+	o, err := e.svc.Overview(ctx, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Balance != 1000-16+35-50+9 || fmt.Sprint(o.Received) != fmt.Sprint(wantRecv) || fmt.Sprint(o.Sent) != fmt.Sprint(wantSent) {
+		t.Errorf("overview = %+v, want balance %d, received %v sent %v", o, 1000-16+35-50+9, wantRecv, wantSent)
+	}
+	if _, err := e.svc.Overview(ctx, uuid.NewString()); !errors.Is(err, app.ErrAccountNotFound) {
+		t.Errorf("overview of a user without an account: %v, want ErrAccountNotFound", err)
+	}
+	fresh, err := e.svc.Overview(ctx, idOf("Bob"))
+	if err != nil || fresh.Received == nil || len(fresh.Received) != 0 || len(fresh.Sent) != 1 || fresh.Balance != 998 {
+		t.Errorf("overview of Bob = %+v %v, want balance 998, nothing received, one sent", fresh, err)
+	}
 	e.checkLedger(t)
+}
+
+// TestOverviewIsOneSnapshot: the balance and the transfers of an overview
+// always agree, also while transfers commit concurrently (separate
+// balance and history reads would show a balance with a transfer missing
+// from the list, or the other way round).
+func TestOverviewIsOneSnapshot(t *testing.T) {
+	e := newEnv(t, 8)
+	ctx := ctxT(t)
+	me := e.open(t, "me")
+	e.open(t, "peer")
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := e.svc.Transfer(ctx, app.TransferCmd{FromUserID: me, ToUsername: "peer", Amount: 1, IdempotencyKey: uuid.NewString()}); err != nil {
+				done <- err
+				return
+			}
+			if i == 500 {
+				done <- nil
+				return
+			}
+		}
+	}()
+	checks := 0
+	for {
+		o, err := e.svc.Overview(ctx, me)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent int64
+		for _, c := range o.Sent {
+			sent += c.Amount
+		}
+		if o.Balance+sent != 1000 {
+			close(stop)
+			t.Fatalf("balance %d with %d sent: not one snapshot", o.Balance, sent)
+		}
+		checks++
+		if sent >= 200 || checks > 5000 {
+			break
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestLedgerIsAppendOnly(t *testing.T) {

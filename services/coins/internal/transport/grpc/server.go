@@ -25,6 +25,7 @@ type Coins interface {
 	Credit(ctx context.Context, cmd app.ChargeCmd) (app.TxResult, error)
 	Balance(ctx context.Context, userID string) (int64, error)
 	History(ctx context.Context, userID string) (app.History, error)
+	Overview(ctx context.Context, userID string) (app.Overview, error)
 }
 
 // Server implements coinsv1.CoinsServiceServer.
@@ -100,6 +101,15 @@ func (s *Server) GetHistory(ctx context.Context, req *coinsv1.GetHistoryRequest)
 		return nil, s.status(ctx, "GetHistory", err)
 	}
 	return &coinsv1.GetHistoryResponse{Received: counterparts(h.Received), Sent: counterparts(h.Sent)}, nil
+}
+
+// GetOverview implements coinsv1.CoinsServiceServer.
+func (s *Server) GetOverview(ctx context.Context, req *coinsv1.GetOverviewRequest) (*coinsv1.GetOverviewResponse, error) {
+	o, err := s.coins.Overview(ctx, req.GetUserId())
+	if err != nil {
+		return nil, s.status(ctx, "GetOverview", err)
+	}
+	return &coinsv1.GetOverviewResponse{Balance: o.Balance, Received: counterparts(o.Received), Sent: counterparts(o.Sent)}, nil
 }
 
 func txResponse(r app.TxResult) *coinsv1.TransactionResponse {

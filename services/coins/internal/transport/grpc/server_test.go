@@ -42,6 +42,10 @@ func (f failing) History(context.Context, string) (app.History, error) {
 	return app.History{}, f.err
 }
 
+func (f failing) Overview(context.Context, string) (app.Overview, error) {
+	return app.Overview{}, f.err
+}
+
 func TestErrorMapping(t *testing.T) {
 	cases := []struct {
 		err  error
@@ -70,6 +74,7 @@ func TestErrorMapping(t *testing.T) {
 		_, calls["Credit"] = s.Credit(ctx, &coinsv1.CreditRequest{})
 		_, calls["GetBalance"] = s.GetBalance(ctx, &coinsv1.GetBalanceRequest{})
 		_, calls["GetHistory"] = s.GetHistory(ctx, &coinsv1.GetHistoryRequest{})
+		_, calls["GetOverview"] = s.GetOverview(ctx, &coinsv1.GetOverviewRequest{})
 		for method, err := range calls {
 			st, _ := status.FromError(err)
 			if st.Code() != c.code || st.Message() != c.msg {
@@ -166,4 +171,13 @@ func TestServerOverPostgres(t *testing.T) {
 		h.GetReceived()[0].GetUsername() != "alice" || h.GetReceived()[0].GetAmount() != 100 {
 		t.Errorf("bob's history: %v %v", h, err)
 	}
+	o, err := c.GetOverview(ctx, &coinsv1.GetOverviewRequest{UserId: bob})
+	if err != nil || o.GetBalance() != 1000+100-300+1 || len(o.GetSent()) != 0 || len(o.GetReceived()) != 1 ||
+		o.GetReceived()[0].GetUsername() != "alice" || o.GetReceived()[0].GetAmount() != 100 {
+		t.Errorf("bob's overview: %v %v", o, err)
+	}
+	_, err = c.GetOverview(ctx, &coinsv1.GetOverviewRequest{UserId: uuid.NewString()})
+	expect("overview of nobody", err, codes.NotFound, "account not found")
+	_, err = c.GetOverview(ctx, &coinsv1.GetOverviewRequest{UserId: "not-a-uuid"})
+	expect("overview, bad id", err, codes.InvalidArgument, "invalid user id")
 }

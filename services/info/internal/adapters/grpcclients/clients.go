@@ -22,20 +22,11 @@ func NewCoins(c coinsv1.CoinsServiceClient) *Coins { return &Coins{c: c} }
 
 var _ app.Coins = (*Coins)(nil)
 
-// GetBalance implements app.Coins.
-func (c *Coins) GetBalance(ctx context.Context, userID string) (int64, error) {
-	resp, err := c.c.GetBalance(ctx, &coinsv1.GetBalanceRequest{UserId: userID})
+// GetOverview implements app.Coins.
+func (c *Coins) GetOverview(ctx context.Context, userID string) (balance int64, received, sent []app.CounterpartTotal, err error) {
+	resp, err := c.c.GetOverview(ctx, &coinsv1.GetOverviewRequest{UserId: userID})
 	if err != nil {
-		return 0, wrap("coins balance", err)
-	}
-	return resp.GetBalance(), nil
-}
-
-// GetHistory implements app.Coins.
-func (c *Coins) GetHistory(ctx context.Context, userID string) (received, sent []app.CounterpartTotal, err error) {
-	resp, err := c.c.GetHistory(ctx, &coinsv1.GetHistoryRequest{UserId: userID})
-	if err != nil {
-		return nil, nil, wrap("coins history", err)
+		return 0, nil, nil, wrap("coins overview", err)
 	}
 	conv := func(in []*coinsv1.CounterpartTotal) []app.CounterpartTotal {
 		out := make([]app.CounterpartTotal, 0, len(in))
@@ -44,7 +35,7 @@ func (c *Coins) GetHistory(ctx context.Context, userID string) (received, sent [
 		}
 		return out
 	}
-	return conv(resp.GetReceived()), conv(resp.GetSent()), nil
+	return resp.GetBalance(), conv(resp.GetReceived()), conv(resp.GetSent()), nil
 }
 
 // Users implements app.Users.
