@@ -28,10 +28,16 @@ type Movement struct {
 	Reason      string
 }
 
-// StoredTransaction is what a recorded idempotency key resolves to.
+// StoredTransaction is what a recorded idempotency key resolves to: the
+// transaction recorded under it or, when the request was refused, the
+// refusal (Refusal set, ID uuid.Nil). Either is the key's one and only
+// outcome.
 type StoredTransaction struct {
 	ID          uuid.UUID
 	RequestHash string
+	// Refusal is the error the request was refused with
+	// (ErrInsufficientFunds); nil for a transaction.
+	Refusal error
 }
 
 // Counterpart is one line of the grouped history, in minor units from the
@@ -62,12 +68,15 @@ type Repository interface {
 	OpenAccount(ctx context.Context, userID uuid.UUID, username string, grantMinor int64, grantKey, grantHash string) (balanceMinor int64, created bool, err error)
 	// FindUserID resolves a username; ErrNotFound when there is none.
 	FindUserID(ctx context.Context, username string) (uuid.UUID, error)
-	// FindTransaction looks an idempotency key up; ErrNoTransaction when it
-	// is not recorded.
+	// FindTransaction looks an idempotency key up: its transaction or its
+	// recorded refusal; ErrNoTransaction when it is not recorded.
 	FindTransaction(ctx context.Context, key string) (StoredTransaction, error)
-	// Move applies m. ErrAccountNotFound, ErrUnknownRecipient,
-	// ErrInsufficientFunds, ErrDuplicateKey (m.Key was recorded by a
-	// concurrent request; nothing was applied), ErrBusy.
+	// Move applies m. ErrInsufficientFunds: refused, and the refusal is
+	// committed under m.Key (FindTransaction returns it from then on, so a
+	// refusal is as final as a success). ErrDuplicateKey: m.Key already has
+	// an outcome, a transaction or a refusal, recorded by an earlier or
+	// concurrent request; nothing was applied. ErrAccountNotFound,
+	// ErrUnknownRecipient (not recorded), ErrBusy.
 	Move(ctx context.Context, m Movement) error
 	// Balance returns the balance in minor units; ErrAccountNotFound.
 	Balance(ctx context.Context, userID uuid.UUID) (int64, error)
@@ -146,7 +155,9 @@ func (s *Service) OpenAccount(ctx context.Context, userID, username string) (Ope
 	return OpenResult{Balance: ToCoins(balance), Created: created}, nil
 }
 
-// Transfer moves coins between two users, idempotently per sender and key.
+// Transfer moves coins between two users, idempotently per sender and key:
+// a repeated key returns the first outcome, a refusal for insufficient
+// funds included.
 func (s *Service) Transfer(ctx context.Context, cmd TransferCmd) (TxResult, error) {
 	if err := ValidateAmount(cmd.Amount); err != nil {
 		return TxResult{}, err
@@ -190,7 +201,9 @@ func (s *Service) Transfer(ctx context.Context, cmd TransferCmd) (TxResult, erro
 }
 
 // Charge takes coins from a user for a purchase, idempotently per key
-// (merch passes its order id).
+// (merch passes its order id): a repeated key returns the first outcome, a
+// refusal for insufficient funds included, so a refused order can never be
+// charged later.
 func (s *Service) Charge(ctx context.Context, cmd ChargeCmd) (TxResult, error) {
 	id, amount, err := validateCharge(cmd)
 	if err != nil {
@@ -249,8 +262,12 @@ func (s *Service) apply(ctx context.Context, m Movement) (TxResult, error) {
 }
 
 // replay answers a request whose key is already recorded: the first
-// outcome when it asks for the same thing, ErrKeyReused otherwise. ok is
-// false when the key is new.
+// outcome when it asks for the same thing, ErrKeyReused otherwise. The
+// first outcome is the transaction, or the refusal the key was answered
+// with: a refusal is final for its key, never tried again, because a caller
+// may already have acted on it (merch fails the order; a retry that then
+// paid would take coins for a failed order). ok is false when the key is
+// new.
 func (s *Service) replay(ctx context.Context, m Movement) (res TxResult, ok bool, err error) {
 	stored, err := s.repo.FindTransaction(ctx, m.Key)
 	if errors.Is(err, ErrNoTransaction) {
@@ -262,12 +279,15 @@ func (s *Service) replay(ctx context.Context, m Movement) (res TxResult, ok bool
 	if stored.RequestHash != m.RequestHash {
 		return TxResult{}, false, ErrKeyReused
 	}
+	if stored.Refusal != nil {
+		return TxResult{}, true, fmt.Errorf("%s %s refused before: %w", m.Kind, m.Key, stored.Refusal)
+	}
 	return TxResult{TransactionID: stored.ID.String(), Replayed: true}, true, nil
 }
 
-// move applies a movement with a new transaction id. When a concurrent
-// request with the same key won the race, the winner's outcome is the
-// answer.
+// move applies a movement with a new transaction id. When another request
+// with the same key got there first (a concurrent one, or one that was
+// refused), its outcome is the answer.
 func (s *Service) move(ctx context.Context, m Movement) (TxResult, error) {
 	m.ID = uuid.New()
 	err := s.repo.Move(ctx, m)
@@ -277,7 +297,7 @@ func (s *Service) move(ctx context.Context, m Movement) (TxResult, error) {
 			return TxResult{}, rerr
 		}
 		if !ok {
-			return TxResult{}, fmt.Errorf("%s %s: key conflict but no transaction recorded: %w", m.Kind, m.Key, err)
+			return TxResult{}, fmt.Errorf("%s %s: key conflict but no outcome recorded: %w", m.Kind, m.Key, err)
 		}
 		return res, nil
 	}

@@ -89,6 +89,9 @@ func (f *fakeRepo) Move(_ context.Context, m Movement) error {
 			return ErrAccountNotFound
 		}
 		if b < m.Amount {
+			// Recorded, as the real repository does: the refusal is the
+			// key's outcome.
+			f.txs[m.Key] = StoredTransaction{RequestHash: m.RequestHash, Refusal: ErrInsufficientFunds}
 			return ErrInsufficientFunds
 		}
 		f.balances[m.From] -= m.Amount
@@ -213,7 +216,7 @@ func TestChargeAndCredit(t *testing.T) {
 	alice := repo.add("alice", 5_000)
 	svc := New(repo, nil)
 
-	if _, err := svc.Charge(ctx, ChargeCmd{alice.String(), 51, "order:1", "t-shirt"}); !errors.Is(err, ErrInsufficientFunds) {
+	if _, err := svc.Charge(ctx, ChargeCmd{alice.String(), 51, "order:0", "t-shirt"}); !errors.Is(err, ErrInsufficientFunds) {
 		t.Errorf("overcharge: %v", err)
 	}
 	res, err := svc.Charge(ctx, ChargeCmd{alice.String(), 50, "order:1", "book"})

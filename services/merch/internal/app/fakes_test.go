@@ -129,11 +129,13 @@ func (s *fakeStore) count() int {
 	return len(s.orders)
 }
 
-// fakeCoins charges once per key, like the coins service.
+// fakeCoins charges once per key and keeps a refusal for insufficient
+// funds as the key's outcome, like the coins service.
 type fakeCoins struct {
 	mu       sync.Mutex
 	balances map[string]int64
 	charged  map[string]int64 // key -> amount
+	refused  map[string]int64 // key -> amount refused for insufficient funds
 	credited map[string]int64
 	calls    int
 	// fail, when set, is returned by the next Charge calls instead.
@@ -141,7 +143,7 @@ type fakeCoins struct {
 }
 
 func newFakeCoins() *fakeCoins {
-	return &fakeCoins{balances: map[string]int64{}, charged: map[string]int64{}, credited: map[string]int64{}}
+	return &fakeCoins{balances: map[string]int64{}, charged: map[string]int64{}, refused: map[string]int64{}, credited: map[string]int64{}}
 }
 
 func (c *fakeCoins) Charge(_ context.Context, userID string, amount int64, key, _ string) error {
@@ -154,11 +156,15 @@ func (c *fakeCoins) Charge(_ context.Context, userID string, amount int64, key, 
 	if _, ok := c.charged[key]; ok {
 		return nil // replay
 	}
+	if _, ok := c.refused[key]; ok {
+		return fmt.Errorf("coins charge: %w", ErrInsufficientFunds) // replay
+	}
 	bal, ok := c.balances[userID]
 	if !ok {
 		return fmt.Errorf("coins charge: %w", ErrAccountNotFound)
 	}
 	if bal < amount {
+		c.refused[key] = amount
 		return fmt.Errorf("coins charge: %w", ErrInsufficientFunds)
 	}
 	c.balances[userID] = bal - amount
@@ -181,6 +187,22 @@ func (c *fakeCoins) setFail(err error) {
 	c.mu.Lock()
 	c.fail = err
 	c.mu.Unlock()
+}
+
+func (c *fakeCoins) setBalance(user string, amount int64) {
+	c.mu.Lock()
+	c.balances[user] = amount
+	c.mu.Unlock()
+}
+
+func (c *fakeCoins) chargedKeys() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.charged))
+	for k, v := range c.charged {
+		out[k] = v
+	}
+	return out
 }
 
 func (c *fakeCoins) balance(user string) int64 {

@@ -64,7 +64,12 @@ type Store interface {
 // Coins is the part of the coins service the saga uses. Errors wrap
 // ErrInsufficientFunds, ErrAccountNotFound, ErrTransient or ErrRejected.
 type Coins interface {
-	// Charge takes amount whole coins from the user, once per key.
+	// Charge takes amount whole coins from the user, once per key. A key
+	// has one outcome: a repeated call returns the first one, a refusal for
+	// insufficient funds included (coins records it under the key), so once
+	// a charge was refused no later call with the key can pay, whatever the
+	// balance has become. The saga relies on that to fail an order on a
+	// refusal while another driver may be charging the same order.
 	Charge(ctx context.Context, userID string, amount int64, key, reason string) error
 	// Credit gives amount whole coins to the user, once per key.
 	Credit(ctx context.Context, userID string, amount int64, key, reason string) error

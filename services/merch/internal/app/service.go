@@ -140,6 +140,12 @@ func (s *Service) drive(ctx context.Context, o Order) (Order, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrInsufficientFunds):
+		// Final: coins records the refusal under the order's key and gives
+		// it to every later charge of this order (see Coins.Charge). So a
+		// second driver of the order (a client retry, the recovery loop)
+		// cannot be charged after the user got coins meanwhile, and the
+		// order cannot end failed with the coins taken, neither when that
+		// driver finds it failed nor when it dies right after its charge.
 		return s.fail(ctx, o, ErrInsufficientFunds)
 	case errors.Is(err, ErrAccountNotFound):
 		return s.fail(ctx, o, ErrAccountNotFound)

@@ -50,6 +50,11 @@ func New(pool *pgxpool.Pool, attempts int) *Store {
 
 const constraintKey = "transactions_idempotency_key_uq"
 const constraintUsername = "accounts_username_uq"
+const constraintRefusalKey = "refusals_pk"
+
+// refusalInsufficientFunds is the stored code of a refusal for
+// insufficient funds (refusals.code).
+const refusalInsufficientFunds = "insufficient_funds"
 
 // OpenAccount implements app.Repository.
 func (s *Store) OpenAccount(ctx context.Context, userID uuid.UUID, username string, grant int64, key, hash string) (int64, bool, error) {
@@ -128,14 +133,34 @@ func (s *Store) FindUserID(ctx context.Context, username string) (uuid.UUID, err
 
 // FindTransaction implements app.Repository.
 func (s *Store) FindTransaction(ctx context.Context, key string) (app.StoredTransaction, error) {
-	var t app.StoredTransaction
-	err := s.pool.QueryRow(ctx,
-		`SELECT id, request_hash FROM transactions WHERE idempotency_key = $1`, key).Scan(&t.ID, &t.RequestHash)
+	var (
+		t    app.StoredTransaction
+		id   *uuid.UUID
+		code *string
+	)
+	// A key has one outcome, a transaction or a refusal; should both ever
+	// exist (the same key used by two payers at once, which no caller does)
+	// the transaction is the answer, so that money that moved is never
+	// reported as refused.
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, request_hash, code FROM (
+		    SELECT 0 AS pref, id, request_hash, NULL::text AS code FROM transactions WHERE idempotency_key = $1
+		    UNION ALL
+		    SELECT 1, NULL, request_hash, code FROM refusals WHERE idempotency_key = $1
+		) o ORDER BY pref LIMIT 1`, key).Scan(&id, &t.RequestHash, &code)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, app.ErrNoTransaction
 	}
 	if err != nil {
 		return t, fmt.Errorf("find transaction: %w", err)
+	}
+	switch {
+	case id != nil:
+		t.ID = *id
+	case code != nil && *code == refusalInsufficientFunds:
+		t.Refusal = app.ErrInsufficientFunds
+	default:
+		return t, fmt.Errorf("find transaction %s: unknown refusal %v", key, code)
 	}
 	return t, nil
 }
@@ -161,50 +186,64 @@ func (s *Store) Move(ctx context.Context, m app.Movement) error {
 		return err
 	}
 	defer unlock()
+	// refused: this attempt recorded a refusal (and committed it).
+	var refused bool
 	err = s.runTx(ctx, func(tx pgx.Tx) error {
+		refused = false
+		locked := make(map[uuid.UUID]lockedAccount, 2)
+		var recorded bool
+		lb := &pgx.Batch{}
 		// Lock first: at REPEATABLE READ the snapshot is taken by the first
 		// statement, so a lock wait that ends in 40001 wastes nothing.
-		rows, err := tx.Query(ctx,
-			`SELECT user_id, username, balance FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`, parties)
-		if err != nil {
+		lb.Queue(`SELECT user_id, username, balance FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`, parties).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var (
+						id uuid.UUID
+						a  lockedAccount
+					)
+					if err := rows.Scan(&id, &a.username, &a.balance); err != nil {
+						return fmt.Errorf("scan account: %w", err)
+					}
+					locked[id] = a
+				}
+				return rows.Err()
+			})
+		// Then, under the payer's lock, whether the key already has an
+		// outcome. Every keyed movement of a payer writes the payer's row,
+		// a refusal included (below), so whoever takes the lock next either
+		// has a snapshot that shows this outcome or fails with 40001 and
+		// retries with one that does: two requests with one key can never
+		// end one refused and one paid.
+		lb.Queue(`SELECT EXISTS (SELECT 1 FROM transactions WHERE idempotency_key = $1)
+		             OR EXISTS (SELECT 1 FROM refusals WHERE idempotency_key = $1)`, m.Key).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&recorded) })
+		if err := tx.SendBatch(ctx, lb).Close(); err != nil {
 			return fmt.Errorf("lock accounts: %w", err)
 		}
-		locked := make(map[uuid.UUID]lockedAccount, 2)
-		for rows.Next() {
-			var (
-				id uuid.UUID
-				a  lockedAccount
-			)
-			if err := rows.Scan(&id, &a.username, &a.balance); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan account: %w", err)
-			}
-			locked[id] = a
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lock accounts: %w", err)
+		if recorded {
+			return app.ErrDuplicateKey
 		}
 		var ids []uuid.UUID
 		var deltas []int64
 		from, to := locked[m.From], locked[m.To]
-		if m.From != uuid.Nil {
-			a, ok := locked[m.From]
-			if !ok {
-				return app.ErrAccountNotFound
+		if _, ok := locked[m.From]; m.From != uuid.Nil && !ok {
+			return app.ErrAccountNotFound
+		}
+		if _, ok := locked[m.To]; m.To != uuid.Nil && !ok {
+			if m.Kind == events.KindTransfer {
+				return app.ErrUnknownRecipient
 			}
-			if a.balance < m.Amount {
-				return app.ErrInsufficientFunds
+			return app.ErrAccountNotFound
+		}
+		if m.From != uuid.Nil {
+			if from.balance < m.Amount {
+				refused = true
+				return recordRefusal(ctx, tx, m)
 			}
 			ids, deltas = append(ids, m.From), append(deltas, -m.Amount)
 		}
 		if m.To != uuid.Nil {
-			if _, ok := locked[m.To]; !ok {
-				if m.Kind == events.KindTransfer {
-					return app.ErrUnknownRecipient
-				}
-				return app.ErrAccountNotFound
-			}
 			ids, deltas = append(ids, m.To), append(deltas, m.Amount)
 		}
 
@@ -227,15 +266,41 @@ func (s *Store) Move(ctx context.Context, m app.Movement) error {
 		return outbox.Add(ctx, tx, transactionEvent(m, from.username, to.username, createdAt))
 	})
 	switch {
+	case err == nil && refused:
+		return app.ErrInsufficientFunds
 	case err == nil:
 		return nil
-	case isUnique(err, constraintKey):
+	case isUnique(err, constraintKey), isUnique(err, constraintRefusalKey):
 		return fmt.Errorf("%w: %w", app.ErrDuplicateKey, err)
 	case postgres.IsCheckViolation(err):
 		// The balance CHECK backs the explicit test above.
 		return fmt.Errorf("%w: %w", app.ErrInsufficientFunds, err)
 	}
 	return err
+}
+
+// recordRefusal records, in the movement's transaction, that m was refused
+// for insufficient funds: the refusal becomes the outcome of m.Key, and a
+// later request with the key gets it again instead of a new try (see
+// app.Service.replay for why). It also writes the payer's row, without
+// changing it, so that a refusal serialises with the payer's other keyed
+// movements exactly as a payment does: a request with the same key that
+// waited for the row lock fails with 40001 and, retried, sees the refusal.
+// Without that write it would go on with its snapshot from before the
+// refusal and not see it: the same request would read the same balance and
+// be refused again (a top-up in between writes the row, which forces the
+// retry), but a different request with the key, for a smaller amount, would
+// pay, and the key would have two outcomes.
+func recordRefusal(ctx context.Context, tx pgx.Tx, m app.Movement) error {
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO refusals (idempotency_key, kind, from_user_id, to_user_id, amount, code, request_hash)
+	         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		m.Key, m.Kind, m.From, nullID(m.To), m.Amount, refusalInsufficientFunds, m.RequestHash)
+	b.Queue(`UPDATE accounts SET balance = balance WHERE user_id = $1`, m.From)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record refusal of %s: %w", m.Kind, err)
+	}
+	return nil
 }
 
 // transactionEvent is the event of a recorded transaction (amounts in

@@ -135,8 +135,17 @@ func TestServerOverPostgres(t *testing.T) {
 	expect("unknown", err, codes.NotFound, "unknown recipient")
 	_, err = tr(1, "alice", "k")
 	expect("self", err, codes.InvalidArgument, "cannot send coins to yourself")
-	_, err = tr(1001, "bob", "k")
+	_, err = tr(1001, "bob", "k-too-much")
 	expect("insufficient", err, codes.FailedPrecondition, "insufficient funds")
+	// The refusal is the key's outcome: the same request answers it again,
+	// even once the balance would allow it (alice is topped up to 1005).
+	if _, err := c.Credit(ctx, &coinsv1.CreditRequest{UserId: alice, Amount: 5, IdempotencyKey: "topup:alice"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tr(1001, "bob", "k-too-much")
+	expect("insufficient, replayed", err, codes.FailedPrecondition, "insufficient funds")
+	_, err = tr(1000, "bob", "k-too-much")
+	expect("refused key reused", err, codes.AlreadyExists, "idempotency key was already used for a different request")
 	_, err = tr(1, "bob", "")
 	expect("no key", err, codes.InvalidArgument, "idempotency key is required")
 
