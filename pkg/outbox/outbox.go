@@ -52,18 +52,33 @@ func NewID() string { return uuid.NewString() }
 // commits.
 func Add(ctx context.Context, tx pgx.Tx, events ...Event) error {
 	for _, e := range events {
-		payload, err := json.Marshal(e.Payload)
+		args, err := Args(e)
 		if err != nil {
-			return fmt.Errorf("outbox encode %s: %w", e.Topic, err)
+			return err
 		}
 		if _, err := tx.Exec(ctx,
-			`INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)
-			 ON CONFLICT (event_id) DO NOTHING`,
-			e.ID, e.Topic, e.Key, payload); err != nil {
+			`INSERT INTO outbox (`+InsertColumns+`) VALUES ($1, $2, $3, $4)
+			 ON CONFLICT (event_id) DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("outbox insert %s: %w", e.Topic, err)
 		}
 	}
 	return nil
+}
+
+// InsertColumns are the outbox columns, in the order of Args, for a
+// statement that inserts an event itself (say in a data-modifying CTE, one
+// statement with the change the event records, so atomic without an
+// explicit transaction): INSERT INTO outbox (InsertColumns) ... ON CONFLICT
+// (event_id) DO NOTHING.
+const InsertColumns = "event_id, topic, key, payload"
+
+// Args returns e's values for InsertColumns.
+func Args(e Event) ([]any, error) {
+	payload, err := json.Marshal(e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("outbox encode %s: %w", e.Topic, err)
+	}
+	return []any{e.ID, e.Topic, e.Key, payload}, nil
 }
 
 // Claim records that consumer applied eventID within tx. It returns false

@@ -14,7 +14,6 @@ import (
 
 	"github.com/merchshop/merchshop/pkg/events"
 	"github.com/merchshop/merchshop/pkg/outbox"
-	pg "github.com/merchshop/merchshop/pkg/postgres"
 	"github.com/merchshop/merchshop/services/merch/internal/app"
 )
 
@@ -133,36 +132,32 @@ func (s *Store) FailOrder(ctx context.Context, id, failure string) (app.Order, e
 // recorded by a concurrent driver: the ledger shows the charge and the
 // inventory the item, so completed is the truth.
 func (s *Store) CompleteOrder(ctx context.Context, id string, ev events.PurchaseCompleted) (app.Order, error) {
-	var (
-		o      app.Order
-		queued bool
-	)
-	err := pg.RunTx(ctx, s.pool, pg.TxOptions{}, func(tx pgx.Tx) error {
-		queued = false
-		var err error
-		o, err = scanOrder(tx.QueryRow(ctx, `
-			UPDATE orders SET status = 'completed', failure = NULL, updated_at = now()
-			WHERE id = $1 AND status <> 'completed'
-			RETURNING `+orderColumns, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			o, err = s.order(ctx, tx, id)
-			return err
-		}
-		if err != nil {
-			return fmt.Errorf("complete order %s: %w", id, err)
-		}
-		if err := outbox.Add(ctx, tx, outbox.Event{
-			ID: ev.EventID, Topic: events.TopicPurchases, Key: ev.UserID, Payload: ev,
-		}); err != nil {
-			return err
-		}
-		queued = true
-		return nil
-	})
+	args, err := outbox.Args(outbox.Event{ID: ev.EventID, Topic: events.TopicPurchases, Key: ev.UserID, Payload: ev})
 	if err != nil {
 		return app.Order{}, err
 	}
-	if queued && s.notify != nil {
+	// One statement: the completion and its event commit together (a
+	// data-modifying CTE is atomic like a transaction) in one round trip
+	// instead of four (begin, update, outbox insert, commit). The event is
+	// inserted only when this statement completed the order.
+	o, err := scanOrder(s.pool.QueryRow(ctx, `
+		WITH o AS (
+		    UPDATE orders SET status = 'completed', failure = NULL, updated_at = now()
+		     WHERE id = $1 AND status <> 'completed'
+		    RETURNING *),
+		ev AS (
+		    INSERT INTO outbox (`+outbox.InsertColumns+`)
+		    SELECT $2, $3, $4, $5 FROM o
+		    ON CONFLICT (event_id) DO NOTHING)
+		SELECT `+orderColumns+` FROM o`, append([]any{id}, args...)...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Completed before (or no such order): report it as it stands.
+		return s.order(ctx, s.pool, id)
+	}
+	if err != nil {
+		return app.Order{}, fmt.Errorf("complete order %s: %w", id, err)
+	}
+	if s.notify != nil {
 		s.notify()
 	}
 	return o, nil
