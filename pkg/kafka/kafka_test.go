@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/merchshop/merchshop/pkg/kafka"
+	"github.com/merchshop/merchshop/pkg/kafka/kafkatest"
 	"github.com/merchshop/merchshop/pkg/testenv"
 )
 
@@ -37,15 +38,7 @@ func TestMinBytesStillDeliversATrickle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(cctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	}()
+	kafkatest.Run(t, ctx, 15*time.Second, c.Run)
 	p, err := kafka.NewProducer(brokers)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/merchshop/merchshop/pkg/events"
 	"github.com/merchshop/merchshop/pkg/kafka"
+	"github.com/merchshop/merchshop/pkg/kafka/kafkatest"
 	"github.com/merchshop/merchshop/pkg/testenv"
 
 	pgstore "github.com/merchshop/merchshop/services/coins/internal/adapters/postgres"
@@ -114,22 +115,7 @@ func TestConsumerOverKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- consumer.Run(cctx) }()
-	defer func() {
-		// The consumer must also stop when asked (a service's SIGTERM).
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("consumer stopped with %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("consumer did not stop within 15s of its context ending " +
-				"(pkg/kafka Consumer.Run must close with CloseAllowingRebalance under BlockRebalanceOnPoll)")
-		}
-	}()
+	kafkatest.Run(t, ctx, 15*time.Second, consumer.Run)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {

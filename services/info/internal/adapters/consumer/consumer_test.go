@@ -14,6 +14,7 @@ import (
 
 	"github.com/merchshop/merchshop/pkg/events"
 	"github.com/merchshop/merchshop/pkg/kafka"
+	"github.com/merchshop/merchshop/pkg/kafka/kafkatest"
 	"github.com/merchshop/merchshop/pkg/testenv"
 	"github.com/merchshop/merchshop/services/info/internal/adapters/clickhouse"
 	"github.com/merchshop/merchshop/services/info/internal/adapters/consumer"
@@ -67,22 +68,7 @@ func TestKafkaToClickHouse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(runCtx) }()
-	defer func() {
-		// The consumer must stop when its context ends (the service's
-		// shutdown waits for it).
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("consumer stopped with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("consumer did not stop within 20s of its context ending")
-		}
-	}()
+	kafkatest.Run(t, ctx, 20*time.Second, cons.Run)
 
 	svc := app.New(nil, nil, store)
 	for {

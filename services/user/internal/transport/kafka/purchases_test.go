@@ -16,6 +16,7 @@ import (
 
 	"github.com/merchshop/merchshop/pkg/events"
 	pkgkafka "github.com/merchshop/merchshop/pkg/kafka"
+	"github.com/merchshop/merchshop/pkg/kafka/kafkatest"
 	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/testenv"
 	"github.com/merchshop/merchshop/services/user/internal/adapters/postgres"
@@ -226,22 +227,7 @@ func TestConsumerThroughKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- consumer.Run(cctx) }()
-	defer func() {
-		// The consumer must stop when its context ends (a service's
-		// shutdown waits for it).
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("consumer stopped with %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("consumer did not stop within 15s of its context ending (pkg/kafka Consumer.Run must AllowRebalance before Close)")
-		}
-	}()
+	kafkatest.Run(t, ctx, 15*time.Second, consumer.Run)
 
 	for {
 		mu.Lock()
