@@ -215,9 +215,13 @@ func (s *Store) Move(ctx context.Context, m app.Movement) error {
 		// has a snapshot that shows this outcome or fails with 40001 and
 		// retries with one that does: two requests with one key can never
 		// end one refused and one paid.
-		lb.Queue(`SELECT EXISTS (SELECT 1 FROM transactions WHERE idempotency_key = $1)
+		// now() is the transaction's start time, the created_at the
+		// transaction row gets below: the event can be built before the
+		// write and go out in the write's round trip.
+		var at time.Time
+		lb.Queue(`SELECT now(), EXISTS (SELECT 1 FROM transactions WHERE idempotency_key = $1)
 		             OR EXISTS (SELECT 1 FROM refusals WHERE idempotency_key = $1)`, m.Key).
-			QueryRow(func(r pgx.Row) error { return r.Scan(&recorded) })
+			QueryRow(func(r pgx.Row) error { return r.Scan(&at, &recorded) })
 		if err := tx.SendBatch(ctx, lb).Close(); err != nil {
 			return fmt.Errorf("lock accounts: %w", err)
 		}
@@ -247,23 +251,26 @@ func (s *Store) Move(ctx context.Context, m app.Movement) error {
 			ids, deltas = append(ids, m.To), append(deltas, m.Amount)
 		}
 
-		var createdAt time.Time
+		ev, err := outbox.Args(transactionEvent(m, from.username, to.username, at))
+		if err != nil {
+			return err
+		}
 		b := &pgx.Batch{}
 		// The transaction row first: a lost race for the key fails here,
 		// before any balance changes.
 		b.Queue(`INSERT INTO transactions (id, idempotency_key, kind, from_user_id, to_user_id, amount, reason, request_hash)
-		         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`,
-			m.ID, m.Key, m.Kind, nullID(m.From), nullID(m.To), m.Amount, m.Reason, m.RequestHash).
-			QueryRow(func(r pgx.Row) error { return r.Scan(&createdAt) })
+		         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			m.ID, m.Key, m.Kind, nullID(m.From), nullID(m.To), m.Amount, m.Reason, m.RequestHash)
 		b.Queue(`UPDATE accounts a SET balance = a.balance + d.delta
 		         FROM unnest($1::uuid[], $2::bigint[]) AS d(user_id, delta) WHERE a.user_id = d.user_id`, ids, deltas)
 		b.Queue(`INSERT INTO ledger_entries (transaction_id, user_id, delta, created_at)
 		         SELECT $1, d.user_id, d.delta, now() FROM unnest($2::uuid[], $3::bigint[]) AS d(user_id, delta)`,
 			m.ID, ids, deltas)
+		b.Queue(`INSERT INTO outbox (`+outbox.InsertColumns+`) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING`, ev...)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("record %s: %w", m.Kind, err)
 		}
-		return outbox.Add(ctx, tx, transactionEvent(m, from.username, to.username, createdAt))
+		return nil
 	})
 	switch {
 	case err == nil && refused:

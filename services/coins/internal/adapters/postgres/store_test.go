@@ -235,6 +235,15 @@ func TestTransferWritesOutboxEvent(t *testing.T) {
 		ev.EventID == "" || ev.CreatedAt.IsZero() {
 		t.Errorf("event %+v", ev)
 	}
+	// The event carries the transaction's own time (the read model and the
+	// reconciliation compare them).
+	var at time.Time
+	if err := e.pool.QueryRow(ctx, `SELECT created_at FROM transactions WHERE id = $1`, res.TransactionID).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	if !ev.CreatedAt.Equal(at) {
+		t.Errorf("event created_at %v, transaction created_at %v", ev.CreatedAt, at)
+	}
 	// Replays add no event.
 	if _, err := e.svc.Transfer(ctx, app.TransferCmd{FromUserID: alice, ToUsername: "bob", Amount: 42, IdempotencyKey: "k"}); err != nil {
 		t.Fatal(err)
