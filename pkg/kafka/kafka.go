@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -15,9 +16,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// NewProducer returns a client for producing with acks=all and the
-// idempotent producer (franz-go's defaults, made explicit).
-func NewProducer(brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
+// Producer produces with acks from all in-sync replicas and idempotence
+// (franz-go's defaults, made explicit). It is safe for concurrent use.
+type Producer struct {
+	opts []kgo.Opt
+	mu   sync.RWMutex
+	c    *kgo.Client
+}
+
+// NewProducer returns a Producer on brokers.
+func NewProducer(brokers []string, opts ...kgo.Opt) (*Producer, error) {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -26,11 +34,54 @@ func NewProducer(brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
 		kgo.RecordDeliveryTimeout(30 * time.Second),
 		kgo.MaxBufferedRecords(10_000),
 	}
-	c, err := kgo.NewClient(append(base, opts...)...)
+	opts = append(base, opts...)
+	c, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	return c, nil
+	return &Producer{opts: opts, c: c}, nil
+}
+
+// ProduceSync produces rs and waits for the acknowledgements. When every
+// record failed with UNKNOWN_TOPIC_ID (the topic was deleted and created
+// again: franz-go keeps the old topic id for good), the client is replaced
+// so that the caller's retry reaches the new topic.
+func (p *Producer) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults {
+	p.mu.RLock()
+	c := p.c
+	p.mu.RUnlock()
+	res := c.ProduceSync(ctx, rs...)
+	if len(res) == 0 {
+		return res
+	}
+	for _, r := range res {
+		if !errors.Is(r.Err, kerr.UnknownTopicID) {
+			return res
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.c == c {
+		if nc, err := kgo.NewClient(p.opts...); err == nil {
+			p.c = nc
+			go c.Close() // flushes nothing: every record failed
+		}
+	}
+	return res
+}
+
+// Client is the current client (for admin requests, say kadm.NewClient).
+func (p *Producer) Client() *kgo.Client {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.c
+}
+
+// Close flushes and closes the client.
+func (p *Producer) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.c.Close()
 }
 
 // BatchHandler applies one polled batch. Returning an error makes the
@@ -41,6 +92,7 @@ type BatchHandler func(ctx context.Context, records []*kgo.Record) error
 // commits offsets after the handler succeeded.
 type Consumer struct {
 	client  *kgo.Client
+	opts    []kgo.Opt
 	handler BatchHandler
 	log     *slog.Logger
 	maxPoll int
@@ -89,7 +141,7 @@ func NewConsumer(cfg ConsumerConfig, log *slog.Logger, h BatchHandler) (*Consume
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer %s: %w", cfg.Group, err)
 	}
-	return &Consumer{client: c, handler: h, log: log.With("group", cfg.Group), maxPoll: cfg.MaxPoll}, nil
+	return &Consumer{client: c, opts: opts, handler: h, log: log.With("group", cfg.Group), maxPoll: cfg.MaxPoll}, nil
 }
 
 // Run consumes until ctx ends.
@@ -100,20 +152,59 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.client.AllowRebalance()
 		c.client.Close()
 	}()
+	var (
+		errWait       time.Duration
+		unknownRounds int
+	)
 	for {
 		fetches := c.client.PollRecords(ctx, c.maxPoll)
 		if ctx.Err() != nil {
 			return nil
 		}
+		records := fetches.Records()
 		if errs := fetches.Errors(); len(errs) > 0 {
 			for _, fe := range errs {
 				if errors.Is(fe.Err, context.Canceled) {
 					return nil
 				}
-				c.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
 			}
+			if len(records) == 0 {
+				// Nothing but errors (a broker away, a topic deleted and
+				// recreated under us: UNKNOWN_TOPIC_ID): polling again at
+				// once returns the same errors at once, a busy loop that
+				// logged millions of lines. Back off, log one line per
+				// round, and refresh the metadata so that a recreated topic
+				// is found again.
+				errWait = min(max(2*errWait, minErrWait), maxErrWait)
+				c.log.Warn("fetch failed; backing off", "errors", len(errs), "topic", errs[0].Topic,
+					"partition", errs[0].Partition, "error", errs[0].Err, "retry_in", errWait)
+				c.client.ForceMetadataRefresh()
+				c.client.AllowRebalance()
+				if !wait(ctx, errWait) {
+					return nil
+				}
+				if unknownTopicID(errs) {
+					unknownRounds++
+				} else {
+					unknownRounds = 0
+				}
+				if unknownRounds >= rejoinAfter {
+					// The topic was deleted and created again: franz-go
+					// keeps the old topic id for good, whatever the
+					// metadata says. Leave the group and join again with a
+					// new client (the group's offsets went with the old
+					// topic, so it starts at the new one's beginning).
+					if err := c.rejoin(); err != nil {
+						c.log.Error("rejoining after the topic was recreated failed", "error", err)
+					}
+					unknownRounds = 0
+				}
+				continue
+			}
+			c.log.Warn("fetch failed for some partitions", "errors", len(errs), "topic", errs[0].Topic,
+				"partition", errs[0].Partition, "error", errs[0].Err)
 		}
-		records := fetches.Records()
+		errWait, unknownRounds = 0, 0
 		if len(records) > 0 {
 			if err := c.handleWithRetry(ctx, records); err != nil {
 				return nil // ctx ended while retrying; nothing was committed.
@@ -128,6 +219,48 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
+// The pacing of polls that return only errors, and how many rounds of
+// nothing but UNKNOWN_TOPIC_ID make the consumer rejoin with a new client.
+const (
+	minErrWait  = 100 * time.Millisecond
+	maxErrWait  = 5 * time.Second
+	rejoinAfter = 5
+)
+
+func unknownTopicID(errs []kgo.FetchError) bool {
+	for _, fe := range errs {
+		if !errors.Is(fe.Err, kerr.UnknownTopicID) {
+			return false
+		}
+	}
+	return true
+}
+
+// rejoin replaces the client with a new one of the same options.
+func (c *Consumer) rejoin() error {
+	c.client.AllowRebalance()
+	c.client.Close()
+	nc, err := kgo.NewClient(c.opts...)
+	if err != nil {
+		return fmt.Errorf("new client: %w", err)
+	}
+	c.client = nc
+	c.log.Warn("rejoined the group with a new client (topic recreated)")
+	return nil
+}
+
+// wait waits d; false when ctx ended first.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 func (c *Consumer) handleWithRetry(ctx context.Context, records []*kgo.Record) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -136,12 +269,8 @@ func (c *Consumer) handleWithRetry(ctx context.Context, records []*kgo.Record) e
 			return nil
 		}
 		c.log.Error("handler failed; retrying batch", "records", len(records), "error", err, "backoff", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !wait(ctx, backoff) {
 			return ctx.Err()
-		case <-t.C:
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}

@@ -46,7 +46,7 @@ func TestRelayDeliversAfterRestart(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := kadm.NewClient(producer).DeleteTopics(ctx, topic); err != nil {
+		if _, err := kadm.NewClient(producer.Client()).DeleteTopics(ctx, topic); err != nil {
 			t.Logf("delete topic %s: %v", topic, err)
 		}
 	})

@@ -92,7 +92,7 @@ func TestConsumerOverKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer producer.Close()
-	adm := kadm.NewClient(producer)
+	adm := kadm.NewClient(producer.Client())
 	t.Cleanup(func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer dcancel()
