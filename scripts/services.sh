@@ -96,6 +96,10 @@ start_one() {
   free_ports "$s"
   local db
   db=$(db_for "$s")
+  # One previous log is kept; a log past 100 MiB is rotated at (re)start.
+  if [[ -f $LOGS/$s.log ]] && (( $(stat -c %s "$LOGS/$s.log") > 100 * 1024 * 1024 )); then
+    mv -f "$LOGS/$s.log" "$LOGS/$s.log.1"
+  fi
   echo "== $(date -u +%FT%TZ) starting $s" >>"$LOGS/$s.log"
   # DATABASE_URL is per service; everything else comes from $STATE/env.
   DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null &
