@@ -8,12 +8,14 @@
 #   load.sh sweep PROFILE "RATES" [DURATION]  one run per rate, whatever the outcome (chart points)
 #   load.sh pprof [PROFILE] [RATE]      20 s CPU profiles of all six services under load (restarts them with PPROF=1)
 #   load.sh machine                     the machine, for docs/benchmarks.md
-# The SLI (k6 thresholds): p99 <= 50 ms and >= 99.99% of requests answered 200.
-# Figures land in tests/load/results/ (git-ignored): runs.csv, one .md, .k6.json
-# and .procstat.json per run, users.tsv, seed.json, pprof/.
+# The load generator is tests/load/cmd/shoot (vegeta's library; exits 99 when a
+# run misses the SLI): p99 <= 50 ms and >= 99.99% of requests answered 200.
+# Figures land in tests/load/results/ (git-ignored): runs.csv, one .md, .shoot.json,
+# .shoot.log and .procstat.json per run, users.tsv, seed.json, pprof/.
 # Settings: LOAD_USERS (100000), LOAD_SEED_WORKERS (32), LOAD_SEED_BCRYPT_COST (4),
-# LOAD_MAX_VUS (2000), LOAD_QUIET_LOAD1 (1.5) and LOAD_QUIET_WAIT (0 s: how long to
-# wait for the machine to calm down before a run), LOAD_RESULTS_DIR, MERCH_STATE_DIR.
+# LOAD_MAX_WORKERS (2000 requests in flight at most), LOAD_QUIET_LOAD1 (1.5) and
+# LOAD_QUIET_WAIT (0 s: how long to wait for the machine to calm down before a
+# run), LOAD_RESULTS_DIR, MERCH_STATE_DIR.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${MERCH_STATE_DIR:-$REPO/.state}
@@ -28,9 +30,9 @@ mkdir -p "$OUT" "$OUT/bin"
 log() { echo "load: $*" >&2; }
 
 tools() {
-  K6=$("$REPO/scripts/tools.sh" load | tail -n1)/k6
-  # The helpers are small Go commands of tests/load, built once per change.
-  (cd "$REPO/tests/load" && go build -o "$OUT/bin/" ./cmd/seed ./cmd/procstat ./cmd/report ./cmd/ammo)
+  # The generator and the helpers are Go commands of tests/load, built once
+  # per change (go build caches).
+  (cd "$REPO/tests/load" && go build -o "$OUT/bin/" ./cmd/shoot ./cmd/seed ./cmd/procstat ./cmd/report ./cmd/ammo)
 }
 
 ready() { curl -fs -o /dev/null --max-time 3 "$BASE/readyz"; }
@@ -63,16 +65,34 @@ wait_quiet() {
 
 svc_pid() { cat "$STATE/run/$1.pid"; }
 
-# restart_user restarts the user service gracefully with the given
-# environment (scripts/services.sh passes the environment through).
-restart_user() {
-  local pid
-  pid=$(svc_pid user 2>/dev/null || true)
+# restart_svc NAME [VAR=value...] restarts a service gracefully with the
+# given environment (scripts/services.sh passes the environment through).
+restart_svc() {
+  local name=$1 pid
+  shift
+  pid=$(svc_pid "$name" 2>/dev/null || true)
   if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"
     for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
-  env "$@" "$REPO/scripts/services.sh" restart-one user >&2
+  env "$@" "$REPO/scripts/services.sh" restart-one "$name" >&2
+}
+
+restart_user() { restart_svc user "$@"; }
+
+# trust_loopback_proxy makes sure the gateway takes X-Forwarded-For from
+# 127.0.0.1 (GATEWAY_TRUSTED_PROXIES), as it would from an ingress, so that
+# the auth profile's logins come from one address per user: the login limit
+# per client address (AUTH_RATE_PER_IP) then applies per user instead of to
+# the whole load, which all leaves from 127.0.0.1.
+trust_loopback_proxy() {
+  local pid
+  pid=$(svc_pid gateway 2>/dev/null || true)
+  if [[ -n $pid ]] && tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx 'GATEWAY_TRUSTED_PROXIES=127.0.0.1/32'; then
+    return
+  fi
+  log "restarting the gateway with GATEWAY_TRUSTED_PROXIES=127.0.0.1/32 (logins carry X-Forwarded-For, one address per user)"
+  restart_svc gateway GATEWAY_TRUSTED_PROXIES=127.0.0.1/32
 }
 
 seed() {
@@ -112,8 +132,9 @@ ensure_users() {
   if (( need )); then seed "$USERS"; fi
 }
 
-# one_run PROFILE RATE DURATION MODE: a k6 run with procstat sampling beside
-# it; prints the report and returns k6's status (99: the SLI was not met).
+# one_run PROFILE RATE DURATION MODE: a shoot run with procstat sampling
+# beside it; prints the report and returns shoot's status (99: the SLI was
+# not met).
 one_run() {
   local profile=$1 rate=$2 dur=$3 mode=$4
   local id
@@ -121,16 +142,21 @@ one_run() {
   local secs=${dur%s}
   wait_quiet
   local rc=0
+  local extra=()
+  if [[ $profile == auth ]]; then
+    trust_loopback_proxy
+    extra=(-forwarded-for)
+  fi
   log "$mode $profile at $rate req/s for $dur ($id)"
-  BASE_URL=$BASE PROFILE=$profile RATE=$rate DURATION=$dur USERS_FILE=$USERS_FILE MAX_VUS=${LOAD_MAX_VUS:-2000} \
-    "$K6" run --quiet --no-usage-report --summary-export "$OUT/$id.k6.json" "$REPO/tests/load/k6/shop.js" \
-    >"$OUT/$id.k6.log" 2>&1 &
-  local k6_pid=$!
-  # k6 spends a few seconds loading the users file before the first request:
-  # sample the processes from when the gateway sees the load.
+  "$OUT/bin/shoot" -url "$BASE" -profile "$profile" -rate "$rate" -duration "$dur" -users "$USERS_FILE" \
+    -max-workers "${LOAD_MAX_WORKERS:-2000}" -summary "$OUT/$id.shoot.json" "${extra[@]}" >"$OUT/$id.shoot.log" 2>&1 &
+  local gen_pid=$!
+  # shoot reads the users file (a fraction of a second for 100k users)
+  # before the first request: sample the processes from when the gateway
+  # sees the load.
   local before now deadline=$(( $(date +%s) + 60 ))
   before=$(gateway_requests)
-  while kill -0 "$k6_pid" 2>/dev/null && (( $(date +%s) < deadline )); do
+  while kill -0 "$gen_pid" 2>/dev/null && (( $(date +%s) < deadline )); do
     sleep 0.5
     now=$(gateway_requests)
     if (( now - before > rate / 4 )); then break; fi
@@ -138,17 +164,17 @@ one_run() {
   done
   "$OUT/bin/procstat" -state "$STATE" -duration "$(( secs > 8 ? secs - 3 : secs ))s" -out "$OUT/$id.procstat.json" &
   local ps_pid=$!
-  wait "$k6_pid" || rc=$?
+  wait "$gen_pid" || rc=$?
   kill -TERM "$ps_pid" 2>/dev/null || true
   wait "$ps_pid" || true
-  if [[ ! -s $OUT/$id.k6.json ]]; then
-    log "k6 failed (status $rc):"
-    tail -n 30 "$OUT/$id.k6.log" >&2
+  if [[ ! -s $OUT/$id.shoot.json ]] || (( rc != 0 && rc != 99 )); then
+    log "shoot failed (status $rc):"
+    tail -n 30 "$OUT/$id.shoot.log" >&2
     return 2
   fi
   local csv=$OUT/runs.csv
   [[ $mode != pprof ]] || csv=""
-  "$OUT/bin/report" -profile "$profile" -mode "$mode" -rate "$rate" -k6 "$OUT/$id.k6.json" \
+  "$OUT/bin/report" -mode "$mode" -summary "$OUT/$id.shoot.json" \
     -procstat "$OUT/$id.procstat.json" -csv "$csv" | tee "$OUT/$id.md"
   return "$rc"
 }
@@ -232,7 +258,8 @@ case $cmd in
     # Backends serve /debug/pprof/ on their admin port with PPROF=1, the
     # gateway on PPROF_ADDR (127.0.0.1:8086).
     log "restarting the services with PPROF=1"
-    PPROF=1 "$REPO/scripts/services.sh" start >&2
+    export PPROF=1 # also for a gateway restart of the auth profile
+    "$REPO/scripts/services.sh" start >&2
     secs=20
     ( sleep 10
       for s in gateway:8086 auth:8081 user:8082 coins:8083 merch:8084 info:8085; do
@@ -248,6 +275,7 @@ case $cmd in
       go tool pprof -top -nodecount=35 "$dir/$s" "$dir/$s.cpu.pprof" >"$dir/$s.top.txt" 2>/dev/null || true
     done
     log "restarting the services without PPROF"
+    unset PPROF
     "$REPO/scripts/services.sh" start >&2
     log "profiles in $dir (go tool pprof -http=: $dir/<svc> $dir/<svc>.cpu.pprof)"
     ;;
@@ -256,7 +284,7 @@ case $cmd in
     echo "kernel: $(uname -r); Go: $(go version | cut -d' ' -f3)"
     ;;
   *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,18p' "$0" >&2
     exit 2
     ;;
 esac

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's pinned Go tools into $MERCH_TOOLS_DIR/bin (default
-# ~/.cache/merchshop-tools/bin), once per version. Usage: tools.sh [gen|lint|load|all]
+# ~/.cache/merchshop-tools/bin), once per version. Usage: tools.sh [gen|lint|all]
+# (The load generator is a Go command of tests/load, cmd/shoot; scripts/load.sh
+# builds it.)
 # Prints the bin directory on its last line.
 set -euo pipefail
 
@@ -19,10 +21,6 @@ gen_tools=(
 )
 lint_tools=(
   "golangci-lint|github.com/golangci/golangci-lint/v2/cmd/golangci-lint|v2.15.0"
-)
-# The load generator (tests/load, `make load-*`).
-load_tools=(
-  "k6|go.k6.io/k6|v1.8.1"
 )
 
 install() {
@@ -43,9 +41,8 @@ selected=()
 case $want in
   gen) selected=("${gen_tools[@]}") ;;
   lint) selected=("${lint_tools[@]}") ;;
-  load) selected=("${load_tools[@]}") ;;
   all) selected=("${gen_tools[@]}" "${lint_tools[@]}") ;;
-  *) echo "usage: $0 [gen|lint|load|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [gen|lint|all]" >&2; exit 2 ;;
 esac
 for t in "${selected[@]}"; do
   IFS='|' read -r name module version <<<"$t"

@@ -1,8 +1,9 @@
 // Command procstat samples the CPU and memory of the system's processes
 // while a load run goes on and writes a JSON summary per process group: the
 // six services (by the pid files of scripts/services.sh), PostgreSQL (all
-// its processes), Redis, Kafka, ClickHouse, the load generator (k6), and
-// "other" (everything else on the machine: other jobs that disturb a run).
+// its processes), Redis, Kafka, ClickHouse, the load generator (cmd/shoot,
+// by its command name), and "other" (everything else on the machine: other
+// jobs that disturb a run).
 //
 // CPU is in percent of one core (200% = both cores of this machine), from
 // /proc/<pid>/stat deltas; memory is the sum of the group's proportional set
@@ -76,8 +77,8 @@ func classify(pid int, comm string, cmdline string, svcPids map[int]string) stri
 		return "kafka"
 	case strings.HasPrefix(comm, "clickhouse"):
 		return "clickhouse"
-	case comm == "k6":
-		return "k6"
+	case comm == "shoot":
+		return "shoot"
 	}
 	return ""
 }
@@ -274,7 +275,7 @@ func sample(ctx context.Context, state string, every time.Duration) (results.Pro
 				}
 			}
 			groups := append([]string{"other"}, services...)
-			groups = append(groups, "postgres", "redis", "kafka", "clickhouse", "k6")
+			groups = append(groups, "postgres", "redis", "kafka", "clickhouse", "shoot")
 			sort.Strings(groups)
 			for _, g := range groups {
 				st := s.Groups[g]

@@ -1,6 +1,7 @@
-// Command report turns a load run's k6 summary export and procstat summary
-// into Markdown for docs/benchmarks.md and a row of the runs CSV (which the
-// chart is drawn from). With -table it prints the rows of a runs CSV.
+// Command report turns a load run's summary (written by cmd/shoot) and
+// procstat summary into Markdown for docs/benchmarks.md and a row of the
+// runs CSV (which the chart is drawn from). With -table it prints the rows
+// of a runs CSV.
 package main
 
 import (
@@ -15,19 +16,20 @@ import (
 )
 
 func main() {
-	profile := flag.String("profile", "", "profile name (mixed, info, auth)")
-	mode := flag.String("mode", "run", "run or step")
-	rate := flag.Float64("rate", 0, "target rate, requests per second")
-	k6 := flag.String("k6", "", "k6 --summary-export file")
+	mode := flag.String("mode", "run", "run, step, sweep or pprof")
+	summary := flag.String("summary", "", "the run's summary (cmd/shoot -summary)")
 	proc := flag.String("procstat", "", "procstat summary file (optional)")
 	csvOut := flag.String("csv", "", "append the run's row to this CSV")
 	table := flag.String("table", "", "print the rows of this runs CSV as Markdown and exit")
 	flag.Parse()
 	var err error
-	if *table != "" {
+	switch {
+	case *table != "":
 		err = printTable(os.Stdout, *table)
-	} else {
-		err = report(os.Stdout, *profile, *mode, *rate, *k6, *proc, *csvOut)
+	case *summary == "":
+		err = fmt.Errorf("-summary or -table is required")
+	default:
+		err = report(os.Stdout, *mode, *summary, *proc, *csvOut)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
@@ -35,21 +37,21 @@ func main() {
 	}
 }
 
-func report(w io.Writer, profile, mode string, rate float64, k6, proc, csvOut string) error {
+func report(w io.Writer, mode, summary, proc, csvOut string) error {
 	o := &out{w: w}
-	s, err := results.ReadK6(k6)
+	s, err := results.ReadSummary(summary)
 	if err != nil {
 		return err
 	}
-	r := results.FromK6(profile, mode, rate, s)
-	o.f("\n%s at %.0f req/s (%s): SLI %s\n\n", profile, rate, mode, verdict(r.SLIMet))
+	r := s.Row(mode)
+	o.f("\n%s at %.0f req/s (%s): SLI %s\n\n", r.Profile, r.TargetRPS, mode, verdict(r.SLIMet))
 	o.line("| target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | max ms | success | failed | dropped |")
 	o.line("|---|---|---|---|---|---|---|---|---|")
 	o.f("| %.0f | %.0f | %.1f | %.1f | %.1f | %.0f | %.3f%% | %d | %d |\n",
 		r.TargetRPS, r.AchievedRPS, r.P50, r.P99, r.P999, r.Max, r.SuccessPct, r.Failed, r.Dropped)
 	var names []string
 	for _, n := range []string{"info", "buy", "send", "auth"} {
-		if s.Has("http_req_duration{name:" + n + "}") {
+		if _, ok := s.Endpoints[n]; ok {
 			names = append(names, n)
 		}
 	}
@@ -57,8 +59,8 @@ func report(w io.Writer, profile, mode string, rate float64, k6, proc, csvOut st
 		o.line("\n| endpoint | p50 ms | p99 ms | p99.9 ms |")
 		o.line("|---|---|---|---|")
 		for _, n := range names {
-			m := "http_req_duration{name:" + n + "}"
-			o.f("| %s | %.1f | %.1f | %.1f |\n", n, s.Value(m, "med"), s.Value(m, "p(99)"), s.Value(m, "p(99.9)"))
+			l := s.Endpoints[n].Latency
+			o.f("| %s | %.1f | %.1f | %.1f |\n", n, l.P50, l.P99, l.P999)
 		}
 	}
 	if proc != "" {
@@ -84,7 +86,17 @@ func verdict(met bool) string {
 }
 
 // order lists the process groups as the tables show them.
-var order = []string{"gateway", "auth", "user", "coins", "merch", "info", "postgres", "redis", "kafka", "clickhouse", "k6", "other"}
+func order() []string {
+	return []string{"gateway", "auth", "user", "coins", "merch", "info", "postgres", "redis", "kafka", "clickhouse", "shoot", "other"}
+}
+
+// label is how a process group's row is named.
+func label(group string) string {
+	if group == "shoot" {
+		return "shoot (the load generator)"
+	}
+	return group
+}
 
 func printProcs(o *out, p results.Procstat) {
 	o.f("\nCPU (%% of one core; %d cores = %d%%) and memory (PSS, MiB) over %.0f s; machine busy %.0f%%, load1 %.1f -> %.1f\n\n",
@@ -92,7 +104,7 @@ func printProcs(o *out, p results.Procstat) {
 	o.line("| process | CPU avg % | CPU max % | memory avg MiB | memory max MiB |")
 	o.line("|---|---|---|---|---|")
 	var sum float64
-	for _, g := range order {
+	for _, g := range order() {
 		st, ok := p.Groups[g]
 		if !ok {
 			continue
@@ -102,7 +114,7 @@ func printProcs(o *out, p results.Procstat) {
 		if g == "other" {
 			mem = "- | -"
 		}
-		o.f("| %s | %.0f | %.0f | %s |\n", g, st.CPUAvg, st.CPUMax, mem)
+		o.f("| %s | %.0f | %.0f | %s |\n", label(g), st.CPUAvg, st.CPUMax, mem)
 	}
 	o.f("| all | %.0f | | | |\n", sum)
 }

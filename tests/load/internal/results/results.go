@@ -1,6 +1,6 @@
-// Package results reads and writes the load runs' figures: the k6 summary
-// export, the procstat summary, and the rows of the benchmarks data file the
-// chart is drawn from.
+// Package results reads and writes the load runs' figures: the summary of
+// the load generator (cmd/shoot) with the SLI evaluation, the procstat
+// summary, and the rows of the benchmarks data file the chart is drawn from.
 package results
 
 import (
@@ -82,64 +82,160 @@ func AppendCSV(path string, r Row) error {
 	return f.Close()
 }
 
-// K6Summary is the part of k6's --summary-export we read.
-type K6Summary struct {
-	Metrics map[string]map[string]any `json:"metrics"`
+// Summary is a load run as the shoot command writes it: what was asked,
+// what was sent and answered, the latency distribution overall and per
+// endpoint, and the SLI verdict. Latencies are in milliseconds.
+type Summary struct {
+	Generator   string  `json:"generator"` // "shoot"
+	Profile     string  `json:"profile"`
+	TargetRPS   float64 `json:"target_rps"`
+	DurationS   float64 `json:"duration_s"`
+	ElapsedS    float64 `json:"elapsed_s"` // from the start to the last answer
+	AchievedRPS float64 `json:"achieved_rps"`
+	MaxWorkers  int     `json:"max_workers"`
+	// Wanted is the number of requests the schedule asked for; every one of
+	// them was either sent (Requests) or dropped, unless the run was
+	// interrupted.
+	Wanted   int64 `json:"wanted"`
+	Requests int64 `json:"requests"` // sent and answered, or failed in transport
+	OK       int64 `json:"ok"`       // answered 200
+	Failed   int64 `json:"failed"`   // sent, not answered 200
+	// Dropped requests could not start on time (every worker busy, or the
+	// generator itself late by more than MaxLagMs): in an open model they
+	// are requests the system did not take, so they count as failures.
+	Dropped     int64               `json:"dropped"`
+	Interrupted bool                `json:"interrupted,omitempty"`
+	Latency     Latency             `json:"latency_ms"`
+	Endpoints   map[string]Endpoint `json:"endpoints"`
+	Statuses    map[string]int64    `json:"statuses"`         // HTTP status of sent requests; "error" without one
+	Errors      map[string]int64    `json:"errors,omitempty"` // transport errors (a bounded sample of kinds)
+	StartLag    Latency             `json:"start_lag_ms"`     // how late requests started against the schedule
+	MaxLagMs    float64             `json:"max_lag_ms"`       // later than this: dropped
+	// PeakInFlight is the most requests started and not yet counted in
+	// the results at once: about the peak concurrency.
+	PeakInFlight int64 `json:"peak_in_flight"`
+	// GeneratorCPUS is the CPU time (user and system) the generator spent
+	// from its first request to its last answer.
+	GeneratorCPUS float64   `json:"generator_cpu_s"`
+	SLI           SLIResult `json:"sli"`
 }
 
-// ReadK6 reads a k6 summary export.
-func ReadK6(path string) (K6Summary, error) {
-	var s K6Summary
+// GeneratorCPUPerRequestMs is the generator's CPU time per request sent or
+// dropped, in milliseconds (0 for an empty run).
+func (s *Summary) GeneratorCPUPerRequestMs() float64 {
+	if n := s.Requests + s.Dropped; n > 0 {
+		return s.GeneratorCPUS * 1000 / float64(n)
+	}
+	return 0
+}
+
+// Latency is a distribution's figures in milliseconds.
+type Latency struct {
+	Min  float64 `json:"min"`
+	Avg  float64 `json:"avg"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99.9"`
+	Max  float64 `json:"max"`
+}
+
+// Endpoint is one endpoint's share of a run.
+type Endpoint struct {
+	Requests int64   `json:"requests"`
+	OK       int64   `json:"ok"`
+	Failed   int64   `json:"failed"`
+	Dropped  int64   `json:"dropped"`
+	Latency  Latency `json:"latency_ms"`
+}
+
+// SLI is the objective a run is judged by: p99 of all requests at most
+// P99Ms, and at least Success (a fraction) of the requests answered 200,
+// dropped requests counting as failures.
+type SLI struct {
+	P99Ms   float64 `json:"p99_ms_max"`
+	Success float64 `json:"success_min"`
+}
+
+// DefaultSLI is the project's objective: p99 <= 50 ms, 99.99% answered 200.
+func DefaultSLI() SLI { return SLI{P99Ms: 50, Success: 0.9999} }
+
+// SLIResult is an SLI with a run's figures and the verdict.
+type SLIResult struct {
+	Objective SLI      `json:"objective"`
+	P99Ms     float64  `json:"p99_ms"`
+	Success   float64  `json:"success"` // OK / (Requests + Dropped)
+	Met       bool     `json:"met"`
+	Missed    []string `json:"missed,omitempty"` // why not, when not met
+}
+
+// SuccessRate is the share of the run's requests answered 200, counting
+// dropped ones as failures (0 for an empty run).
+func (s *Summary) SuccessRate() float64 {
+	if total := s.Requests + s.Dropped; total > 0 {
+		return float64(s.OK) / float64(total)
+	}
+	return 0
+}
+
+// Evaluate judges s by the objective. A run without a single answered
+// request does not meet it; an interrupted run does not either.
+func (o SLI) Evaluate(s *Summary) SLIResult {
+	r := SLIResult{Objective: o, P99Ms: s.Latency.P99, Success: s.SuccessRate()}
+	if s.Requests == 0 {
+		r.Missed = append(r.Missed, "no request was sent")
+	}
+	if s.Latency.P99 > o.P99Ms {
+		r.Missed = append(r.Missed, fmt.Sprintf("p99 %.1f ms > %.0f ms", s.Latency.P99, o.P99Ms))
+	}
+	if r.Success < o.Success {
+		r.Missed = append(r.Missed, fmt.Sprintf("success %.4f%% < %.4f%% (%d failed, %d dropped of %d)",
+			r.Success*100, o.Success*100, s.Failed, s.Dropped, s.Requests+s.Dropped))
+	}
+	if s.Interrupted {
+		r.Missed = append(r.Missed, "the run was interrupted")
+	}
+	r.Met = len(r.Missed) == 0
+	return r
+}
+
+// WriteSummary writes s as indented JSON.
+func WriteSummary(path string, s Summary) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	return nil
+}
+
+// ReadSummary reads a summary the shoot command wrote.
+func ReadSummary(path string) (Summary, error) {
+	var s Summary
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return s, err
+		return s, fmt.Errorf("summary: %w", err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, fmt.Errorf("%s: %w", path, err)
 	}
+	if s.Generator != "shoot" {
+		return s, fmt.Errorf("%s: not a shoot summary (generator %q)", path, s.Generator)
+	}
 	return s, nil
 }
 
-// Value returns metric's stat (0 when absent).
-func (s K6Summary) Value(metric, stat string) float64 {
-	v, _ := s.Metrics[metric][stat].(float64)
-	return v
-}
-
-// Has reports whether the summary has metric.
-func (s K6Summary) Has(metric string) bool { _, ok := s.Metrics[metric]; return ok }
-
-// Crossed reports whether any threshold of the run failed.
-func (s K6Summary) Crossed() bool {
-	for _, m := range s.Metrics {
-		th, _ := m["thresholds"].(map[string]any)
-		for _, failed := range th {
-			if b, _ := failed.(bool); b {
-				return true
-			}
-		}
+// Row makes the runs CSV row of a run.
+func (s *Summary) Row(mode string) Row {
+	return Row{
+		Profile: s.Profile, Mode: mode, TargetRPS: s.TargetRPS, AchievedRPS: s.AchievedRPS,
+		P50: s.Latency.P50, P99: s.Latency.P99, P999: s.Latency.P999, Max: s.Latency.Max,
+		SuccessPct: s.SuccessRate() * 100,
+		Requests:   s.Requests, Failed: s.Failed, Dropped: s.Dropped,
+		SLIMet: s.SLI.Met,
 	}
-	return false
-}
-
-// FromK6 makes a Row of a run's summary.
-func FromK6(profile, mode string, target float64, s K6Summary) Row {
-	r := Row{
-		Profile: profile, Mode: mode, TargetRPS: target,
-		AchievedRPS: s.Value("http_reqs", "rate"),
-		P50:         s.Value("http_req_duration", "med"),
-		P99:         s.Value("http_req_duration", "p(99)"),
-		P999:        s.Value("http_req_duration", "p(99.9)"),
-		Max:         s.Value("http_req_duration", "max"),
-		Requests:    int64(s.Value("http_reqs", "count")),
-		Failed:      int64(s.Value("ok", "fails")),
-		Dropped:     int64(s.Value("dropped_iterations", "count")),
-	}
-	if total := r.Requests + r.Dropped; total > 0 {
-		r.SuccessPct = float64(r.Requests-r.Failed) / float64(total) * 100
-	}
-	r.SLIMet = !s.Crossed() && r.Requests > 0
-	return r
 }
 
 // Procstat is the procstat command's summary.
