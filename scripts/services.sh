@@ -102,7 +102,13 @@ start_one() {
   fi
   echo "== $(date -u +%FT%TZ) starting $s" >>"$LOGS/$s.log"
   # DATABASE_URL is per service; everything else comes from $STATE/env.
-  DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null &
+  # GOMAXPROCS: here six services share the machine's cores with
+  # PostgreSQL, Redis, Kafka and ClickHouse; with one P each (SERVICE_GOMAXPROCS,
+  # default 1) the Go schedulers stop spinning and handing goroutines across
+  # threads, which measurably cut the tail latency under load
+  # (docs/benchmarks.md). In Kubernetes, Go derives GOMAXPROCS from the
+  # container's CPU limit instead.
+  GOMAXPROCS=${SERVICE_GOMAXPROCS:-1} DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null &
   echo $! >"$RUN/$s.pid"
 }
 

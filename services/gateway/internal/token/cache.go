@@ -18,9 +18,10 @@ import (
 // never cached, so garbage cannot crowd out the real entries.
 //
 // The cache is bounded: maxEntries over shards, each shard a map behind its
-// own mutex; a full shard first drops its expired entries, then an
-// arbitrary one (Go's map order is random), which is all the eviction a
-// cache of one-hour tokens needs.
+// own mutex; a full shard drops one entry per insert, an expired one if a
+// small random sample (Go's map order is random) has one, else the one of
+// the sample expiring first: all the eviction a cache of one-hour tokens
+// needs.
 type verified struct {
 	seed   maphash.Seed
 	shards []cacheShard
@@ -38,7 +39,10 @@ type cacheEntry struct {
 	exp    time.Time
 }
 
-const cacheShards = 32
+const (
+	cacheShards = 32
+	evictSample = 8
+)
 
 func newVerified(maxEntries int) *verified {
 	if maxEntries <= 0 {
@@ -79,18 +83,27 @@ func (c *verified) put(raw string, ks *keySet, caller identity.Caller, exp, now 
 	s := c.shard(raw)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.entries) >= c.perCap {
+	if _, ok := s.entries[raw]; !ok && len(s.entries) >= c.perCap {
+		// Drop one entry: the first expired (or stale) one among a few,
+		// else the one of those expiring first. A few, not all: a full
+		// scan under the lock on every insert into a full shard cost more
+		// than the signature check the cache saves.
+		var victim string
+		var soonest time.Time
+		looked := 0
 		for k, e := range s.entries {
 			if e.keys != ks || !now.Before(e.exp) {
-				delete(s.entries, k)
-			}
-		}
-		for k := range s.entries {
-			if len(s.entries) < c.perCap {
+				victim = k
 				break
 			}
-			delete(s.entries, k)
+			if victim == "" || e.exp.Before(soonest) {
+				victim, soonest = k, e.exp
+			}
+			if looked++; looked == evictSample {
+				break
+			}
 		}
+		delete(s.entries, victim)
 	}
 	s.entries[raw] = cacheEntry{caller: caller, keys: ks, exp: exp}
 }
