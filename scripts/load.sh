@@ -105,7 +105,8 @@ seed() {
     # a core per user (100k users: hours on 2 cores). Seeding registers them
     # at a lower cost, through the same code path, and says so.
     log "registering $n users with the user service at USER_BCRYPT_COST=$cost (seeding only)"
-    restart_user USER_BCRYPT_COST="$cost"
+    # Two Ps for bcrypt-bound registrations (the services run with one each).
+    restart_user USER_BCRYPT_COST="$cost" SERVICE_GOMAXPROCS=2
   else
     log "logging the $n registered users in again (new tokens)"
   fi
