@@ -175,7 +175,14 @@ one_run() {
   fi
   local csv=$OUT/runs.csv
   [[ $mode != pprof ]] || csv=""
-  "$OUT/bin/report" -mode "$mode" -summary "$OUT/$id.shoot.json" \
+  # The report says how the users were registered (their bcrypt cost).
+  local users_note="" marker
+  for marker in "$OUT"/registered-*; do
+    [[ -f $marker ]] || continue
+    users_note="$(basename "$marker" | cut -d- -f2) users, $(head -n1 "$marker") (seeding only; the service's default is 10)"
+    break
+  done
+  "$OUT/bin/report" -mode "$mode" -summary "$OUT/$id.shoot.json" -users "$users_note" \
     -procstat "$OUT/$id.procstat.json" -csv "$csv" | tee "$OUT/$id.md"
   return "$rc"
 }

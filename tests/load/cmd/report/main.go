@@ -21,6 +21,7 @@ func main() {
 	proc := flag.String("procstat", "", "procstat summary file (optional)")
 	csvOut := flag.String("csv", "", "append the run's row to this CSV")
 	table := flag.String("table", "", "print the rows of this runs CSV as Markdown and exit")
+	users := flag.String("users", "", "how the users were registered (printed under the title, e.g. their bcrypt cost)")
 	flag.Parse()
 	var err error
 	switch {
@@ -29,7 +30,7 @@ func main() {
 	case *summary == "":
 		err = fmt.Errorf("-summary or -table is required")
 	default:
-		err = report(os.Stdout, *mode, *summary, *proc, *csvOut)
+		err = report(os.Stdout, *mode, *summary, *proc, *csvOut, *users)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
@@ -37,7 +38,7 @@ func main() {
 	}
 }
 
-func report(w io.Writer, mode, summary, proc, csvOut string) error {
+func report(w io.Writer, mode, summary, proc, csvOut, users string) error {
 	o := &out{w: w}
 	s, err := results.ReadSummary(summary)
 	if err != nil {
@@ -45,6 +46,9 @@ func report(w io.Writer, mode, summary, proc, csvOut string) error {
 	}
 	r := s.Row(mode)
 	o.f("\n%s at %.0f req/s (%s): SLI %s\n\n", r.Profile, r.TargetRPS, mode, verdict(r.SLIMet))
+	if users != "" {
+		o.f("Users: %s.\n\n", users)
+	}
 	o.line("| target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | max ms | success | failed | dropped |")
 	o.line("|---|---|---|---|---|---|---|---|---|")
 	o.f("| %.0f | %.0f | %.1f | %.1f | %.1f | %.0f | %.3f%% | %d | %d |\n",

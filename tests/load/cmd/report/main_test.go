@@ -43,12 +43,12 @@ func TestReport(t *testing.T) {
 	}
 	csv := filepath.Join(dir, "runs.csv")
 	var out bytes.Buffer
-	if err := report(&out, "step", summary, proc, csv); err != nil {
+	if err := report(&out, "step", summary, proc, csv, "registered with USER_BCRYPT_COST=4"); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
 	for _, want := range []string{
-		"\nmixed at 300 req/s (step): SLI NOT met\n",
+		"\nmixed at 300 req/s (step): SLI NOT met\n\nUsers: registered with USER_BCRYPT_COST=4.\n",
 		"| target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | max ms | success | failed | dropped |\n",
 		// 8991 answered 200 of 8994 sent and 6 dropped.
 		"| 300 | 300 | 4.2 | 31.4 | 48.9 | 61 | 99.900% | 3 | 6 |\n",
@@ -79,7 +79,7 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := report(&out, "run", summary, "", ""); err != nil {
+	if err := report(&out, "run", summary, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "| endpoint |") {
