@@ -17,7 +17,8 @@ set +a
 export MERCH_REQUIRE_INFRA=1
 
 echo "== unit and integration tests"
-pkgs=(./pkg/... ./tests/chaos/...)
+# tests/load: the generator, the report and the seeding helpers (no system needed).
+pkgs=(./pkg/... ./tests/chaos/... ./tests/load/...)
 for m in services/*/; do pkgs+=("./${m%/}/..."); done
 go test -count=1 -race -timeout 20m "${pkgs[@]}"
 
