@@ -150,8 +150,24 @@ stop_one() {
   rm -f "$pidfile"
 }
 
+# reserve_ports takes the gRPC ports (50051-50055) out of the kernel's
+# ephemeral range (32768-60999 here): otherwise any outgoing connection of
+# any process (a test's, a Kafka or PostgreSQL client's) may be given one of
+# them as its local port, and the service that starts next fails with
+# "address already in use" (seen once in a CI run). Best effort: it needs
+# root; without it the chance stays.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur
+  cur=$(cat "$f" 2>/dev/null || true)
+  [[ ,$cur, == *,50051-50055,* ]] && return 0
+  if ! { [[ -w $f ]] && echo "${cur:+$cur,}50051-50055" >"$f"; } 2>/dev/null; then
+    echo "note: could not reserve ports 50051-50055 from the ephemeral range ($f)" >&2
+  fi
+}
+
 case ${1:-} in
   start)
+    reserve_ports
     build
     for s in "${SERVICES[@]}"; do stop_one "$s"; done
     for s in "${SERVICES[@]}"; do start_one "$s"; done
@@ -169,6 +185,7 @@ case ${1:-} in
     ;;
   restart-one)
     s=${2:?service name}
+    reserve_ports
     stop_one "$s" KILL
     start_one "$s"
     wait_ready "$s" 90
