@@ -42,8 +42,8 @@ func NewProducer(brokers []string, opts ...kgo.Opt) (*Producer, error) {
 	return &Producer{opts: opts, c: c}, nil
 }
 
-// ProduceSync produces rs and waits for the acknowledgements. When every
-// record failed with UNKNOWN_TOPIC_ID (the topic was deleted and created
+// ProduceSync produces rs and waits for the acknowledgements. When a
+// record failed with UNKNOWN_TOPIC_ID (its topic was deleted and created
 // again: franz-go keeps the old topic id for good), the client is replaced
 // so that the caller's retry reaches the new topic.
 func (p *Producer) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults {
@@ -51,20 +51,24 @@ func (p *Producer) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.Produ
 	c := p.c
 	p.mu.RUnlock()
 	res := c.ProduceSync(ctx, rs...)
-	if len(res) == 0 {
-		return res
-	}
+	stale := false
 	for _, r := range res {
-		if !errors.Is(r.Err, kerr.UnknownTopicID) {
-			return res
+		if errors.Is(r.Err, kerr.UnknownTopicID) {
+			stale = true
+			break
 		}
+	}
+	if !stale {
+		return res
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.c == c {
 		if nc, err := kgo.NewClient(p.opts...); err == nil {
 			p.c = nc
-			go c.Close() // flushes nothing: every record failed
+			// Other callers may still be waiting on the old client: their
+			// records fail and their callers retry, on the new one.
+			go c.Close()
 		}
 	}
 	return res
