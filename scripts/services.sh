@@ -160,7 +160,9 @@ reserve_ports() {
   local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur
   cur=$(cat "$f" 2>/dev/null || true)
   [[ ,$cur, == *,50051-50055,* ]] && return 0
-  if ! { [[ -w $f ]] && echo "${cur:+$cur,}50051-50055" >"$f"; } 2>/dev/null; then
+  if { [[ -w $f ]] && echo "${cur:+$cur,}50051-50055" >"$f"; } 2>/dev/null; then
+    echo "reserved ports 50051-50055 from the ephemeral port range ($f)" >&2
+  else
     echo "note: could not reserve ports 50051-50055 from the ephemeral range ($f)" >&2
   fi
 }
