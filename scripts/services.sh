@@ -108,7 +108,8 @@ start_one() {
   # threads, which measurably cut the tail latency under load
   # (docs/benchmarks.md). In Kubernetes, Go derives GOMAXPROCS from the
   # container's CPU limit instead.
-  GOMAXPROCS=${SERVICE_GOMAXPROCS:-1} DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null &
+  # 9>&-: the service must not inherit the lock of this script (see below).
+  GOMAXPROCS=${SERVICE_GOMAXPROCS:-1} DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$s.pid"
 }
 
@@ -166,6 +167,14 @@ reserve_ports() {
     echo "note: could not reserve ports 50051-50055 from the ephemeral range ($f)" >&2
   fi
 }
+
+# One start, stop or restart at a time per state directory: two concurrent
+# starts would each stop the other's fresh processes and start their own,
+# leaving orphans that hold the ports.
+if [[ ${1:-} == start || ${1:-} == stop || ${1:-} == restart-one ]]; then
+  exec 9>"$RUN/services.lock"
+  flock 9
+fi
 
 case ${1:-} in
   start)
