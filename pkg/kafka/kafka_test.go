@@ -30,32 +30,33 @@ func TestMinBytesStillDeliversATrickle(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got atomic.Int64
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{
+	p := consumeAndProduce(t, ctx, kafka.ConsumerConfig{
 		Brokers: brokers, Group: "test-" + topic, Topics: []string{topic}, MinBytes: 1 << 20,
-	}, log, func(_ context.Context, records []*kgo.Record) error {
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), func(_ context.Context, records []*kgo.Record) error {
 		got.Add(int64(len(records)))
 		return nil
 	})
+	if err := p.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(`{"n":1}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a record smaller than MinBytes to be delivered", func() bool { return got.Load() >= 1 })
+}
+
+// consumeAndProduce runs a consumer of cfg until the test ends (it must
+// stop when asked) and returns a producer on the same brokers.
+func consumeAndProduce(t *testing.T, ctx context.Context, cfg kafka.ConsumerConfig, log *slog.Logger, h kafka.BatchHandler) *kafka.Producer {
+	t.Helper()
+	c, err := kafka.NewConsumer(cfg, log, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Run(t, ctx, 15*time.Second, c.Run)
-	p, err := kafka.NewProducer(brokers)
+	p, err := kafka.NewProducer(cfg.Brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	if err := p.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(`{"n":1}`)}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for got.Load() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("a record smaller than MinBytes was never delivered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	t.Cleanup(p.Close)
+	return p
 }
 
 // countingHandler counts the records logged at WARN or above.
@@ -95,7 +96,7 @@ func TestConsumerSurvivesTopicRecreated(t *testing.T) {
 	)
 	has := func(v string) bool { mu.Lock(); defer mu.Unlock(); return seen[v] }
 	warns := &atomic.Int64{}
-	c, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: brokers, Group: "test-" + topic, Topics: []string{topic}},
+	p := consumeAndProduce(t, ctx, kafka.ConsumerConfig{Brokers: brokers, Group: "test-" + topic, Topics: []string{topic}},
 		slog.New(countingHandler{warns: warns}), func(_ context.Context, records []*kgo.Record) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -104,15 +105,6 @@ func TestConsumerSurvivesTopicRecreated(t *testing.T) {
 			}
 			return nil
 		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Run(t, ctx, 15*time.Second, c.Run)
-	p, err := kafka.NewProducer(brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	produce := func(v string) error {
 		return p.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr()
 	}
