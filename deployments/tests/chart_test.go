@@ -41,7 +41,7 @@ var (
 	uses = map[string][]string{
 		"gateway": {"redis"},
 		"auth":    {"postgres"},
-		"user":    {"postgres", "kafka"},
+		"user":    {"postgres", "kafka", "redis"},
 		"coins":   {"postgres", "kafka", "redis"},
 		"merch":   {"postgres", "kafka"},
 		"info":    {"clickhouse", "kafka"},

@@ -55,9 +55,11 @@ pidfile $R_PID
 logfile $R_LOG
 loglevel notice
 dir $R_DIR
-dbfilename dump.rdb
+# No persistence: everything here is a cache, and the info view cache
+# (pkg/viewcache) must never be loaded back from an older snapshot.
+save ""
 appendonly no
-maxmemory 256mb
+maxmemory 1gb
 maxmemory-policy allkeys-lru
 maxclients 4000
 io-threads 1
@@ -72,7 +74,7 @@ start() {
   if ! our_pid >/dev/null; then
     free_port
     write_config
-    rm -f "$R_PID"
+    rm -f "$R_PID" "$R_DIR/dump.rdb"
     redis-server "$R_CONF" || die "redis-server failed, see $R_LOG"
     how="started"
   fi

@@ -21,7 +21,7 @@ user:
   port: 50052
   adminPort: 8082
   calls: []
-  uses: [postgres, kafka]
+  uses: [postgres, kafka, redis]
 coins:
   port: 50053
   adminPort: 8083
@@ -240,6 +240,8 @@ Plain (non-secret) environment of a service, the data of its ConfigMap.
 {{- end -}}
 {{- if has "redis" .wire.uses -}}
 {{- $_ := set $env "REDIS_ADDR" (include "merch-shop.redisAddr" $root) -}}
+{{- /* the info view cache: read by the gateway, told of writes by coins and user; one switch for all */ -}}
+{{- $_ := set $env "VIEW_CACHE" (toString $v.viewCache.enabled) -}}
 {{- end -}}
 {{- if has "clickhouse" .wire.uses -}}
 {{- $_ := set $env "CLICKHOUSE_ADDR" (include "merch-shop.clickhouseAddr" $root) -}}

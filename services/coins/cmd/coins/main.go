@@ -12,6 +12,7 @@ import (
 	"github.com/merchshop/merchshop/pkg/kafka"
 	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/service"
+	"github.com/merchshop/merchshop/pkg/viewcache"
 
 	pgstore "github.com/merchshop/merchshop/services/coins/internal/adapters/postgres"
 	coinsapp "github.com/merchshop/merchshop/services/coins/internal/app"
@@ -33,6 +34,9 @@ func run(ctx context.Context) error {
 	rt := service.Init("coins", "127.0.0.1:50053", "127.0.0.1:8083")
 	brokers := rt.Env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"})
 	attempts := rt.Env.Int("TX_ATTEMPTS", pgstore.DefaultAttempts)
+	// The info view cache (pkg/viewcache): on in every service or in none.
+	viewsOn := rt.Env.Bool("VIEW_CACHE", true)
+	redisAddr := rt.Env.String("REDIS_ADDR", "127.0.0.1:6379")
 	if err := rt.ConfigErr(); err != nil {
 		rt.Log.Error("bad configuration", "error", err)
 		return err
@@ -54,6 +58,12 @@ func run(ctx context.Context) error {
 	relay := outbox.NewRelay(pool, producer, rt.Log, rt.Metrics, outbox.RelayConfig{})
 
 	svc := coinsapp.New(pgstore.New(pool, attempts), relay)
+	if viewsOn {
+		rdb := viewcache.NewClient(redisAddr)
+		defer func() { _ = rdb.Close() }()
+		svc.WithViews(viewcache.NewWriter(rdb, viewcache.WriterConfig{}), rt.Log)
+	}
+	rt.Log.Info("view cache", "on", viewsOn, "redis", redisAddr)
 
 	consumer, err := kafkatransport.NewUserCreatedConsumer(brokers, kafkatransport.Group, events.TopicUserCreated, svc, rt.Log)
 	if err != nil {

@@ -19,6 +19,9 @@ const (
 	// KindBusy is contention that outlasted the bounded retries; the caller
 	// may retry the same request (with the same idempotency key).
 	KindBusy
+	// KindUnavailable is a dependency that could not be reached before
+	// anything was written; the caller may retry later.
+	KindUnavailable
 )
 
 // Error is a domain error with a short lowercase message that is safe to
@@ -57,6 +60,10 @@ var (
 	ErrKeyReused         = &Error{KindConflict, "idempotency key was already used for a different request"}
 	ErrUsernameTaken     = &Error{KindConflict, "username belongs to another account"}
 	ErrBusy              = &Error{KindBusy, "please retry"}
+	// ErrViewsUnavailable: the info view cache could not be told of a
+	// movement, so nothing moved (a movement it was not told of could let a
+	// stale view be served).
+	ErrViewsUnavailable = &Error{KindUnavailable, "temporarily unavailable, please retry"}
 )
 
 // Errors the repository returns for the use cases to act on.

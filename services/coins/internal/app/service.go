@@ -7,10 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/merchshop/merchshop/pkg/events"
+	"github.com/merchshop/merchshop/pkg/viewcache"
 )
 
 // Movement is one money movement for the repository to apply atomically:
@@ -91,16 +94,48 @@ type Repository interface {
 // Notifier is told after a commit that added outbox events (the relay).
 type Notifier interface{ Notify() }
 
+// Views is the info view cache's invalidation (pkg/viewcache.Writer): every
+// movement runs between Begin and End on the users whose balance or history
+// it changes, and commits no later than the change's CommitBy. A Begin
+// error means the cache could not be told, and nothing is moved.
+type Views interface {
+	Begin(ctx context.Context, userIDs ...string) (viewcache.Change, error)
+	End(ctx context.Context, c viewcache.Change) error
+}
+
+// endTimeout bounds telling the view cache a movement is over.
+const endTimeout = time.Second
+
 // Service implements the use cases.
 type Service struct {
 	repo   Repository
 	notify Notifier
+	views  Views
+	log    *slog.Logger
 }
 
-// New returns the use cases over repo; notify may be nil.
+// New returns the use cases over repo; notify may be nil. Without
+// WithViews no view cache is told of movements.
 func New(repo Repository, notify Notifier) *Service {
-	return &Service{repo: repo, notify: notify}
+	return &Service{repo: repo, notify: notify, views: noViews{}, log: slog.New(slog.DiscardHandler)}
 }
+
+// WithViews has every movement tell views (see Views); log gets the
+// failures to end a change.
+func (s *Service) WithViews(views Views, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s.views, s.log = views, log
+	return s
+}
+
+type noViews struct{}
+
+func (noViews) Begin(context.Context, ...string) (viewcache.Change, error) {
+	return viewcache.Change{}, nil
+}
+func (noViews) End(context.Context, viewcache.Change) error { return nil }
 
 // OpenResult is the outcome of OpenAccount; Balance is in coins.
 type OpenResult struct {
@@ -290,7 +325,7 @@ func (s *Service) replay(ctx context.Context, m Movement) (res TxResult, ok bool
 // refused), its outcome is the answer.
 func (s *Service) move(ctx context.Context, m Movement) (TxResult, error) {
 	m.ID = uuid.New()
-	err := s.repo.Move(ctx, m)
+	err := s.moveTold(ctx, m)
 	if errors.Is(err, ErrDuplicateKey) {
 		res, ok, rerr := s.replay(ctx, m)
 		if rerr != nil {
@@ -306,6 +341,36 @@ func (s *Service) move(ctx context.Context, m Movement) (TxResult, error) {
 	}
 	s.notified()
 	return TxResult{TransactionID: m.ID.String()}, nil
+}
+
+// moveTold applies m between Begin and End of the view cache on its
+// parties, committing no later than the change's CommitBy (the movement's
+// context ends then, so a commit cannot outlive the cache's lease).
+func (s *Service) moveTold(ctx context.Context, m Movement) error {
+	var parties []string
+	for _, id := range []uuid.UUID{m.From, m.To} {
+		if id != uuid.Nil {
+			parties = append(parties, id.String())
+		}
+	}
+	c, err := s.views.Begin(ctx, parties...)
+	defer func() {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+		defer cancel()
+		if err := s.views.End(ectx, c); err != nil {
+			s.log.WarnContext(ctx, "view cache: a movement's end was not recorded; its lease keeps the views uncached until it runs out",
+				"error", err, "kind", m.Kind)
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrViewsUnavailable, err)
+	}
+	if by := c.CommitBy(); !by.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, by)
+		defer cancel()
+	}
+	return s.repo.Move(ctx, m)
 }
 
 // Balance returns a user's balance in coins.

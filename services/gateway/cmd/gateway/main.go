@@ -24,6 +24,7 @@ import (
 	"github.com/merchshop/merchshop/pkg/httpserver"
 	"github.com/merchshop/merchshop/pkg/logging"
 	"github.com/merchshop/merchshop/pkg/metrics"
+	"github.com/merchshop/merchshop/pkg/viewcache"
 	"github.com/merchshop/merchshop/services/gateway/internal/adapters/redis"
 	shop "github.com/merchshop/merchshop/services/gateway/internal/app"
 	"github.com/merchshop/merchshop/services/gateway/internal/ratelimit"
@@ -50,6 +51,10 @@ func run(ctx context.Context) error {
 	grace := env.Duration("SHUTDOWN_GRACE", 10*time.Second)
 	redisAddr := env.String("REDIS_ADDR", "127.0.0.1:6379")
 	replayOn := env.Bool("IDEMPOTENCY_CACHE", true)
+	// The info view cache (pkg/viewcache): on in every service or in none
+	// (coins and user tell it of their writes).
+	viewsOn := env.Bool("VIEW_CACHE", true)
+	viewTTL := env.Duration("VIEW_CACHE_TTL", viewcache.DefaultTTL)
 	secure := env.Bool("GATEWAY_SECURE_COOKIES", false)
 	maxBody := env.Int("MAX_BODY_BYTES", httpapi.DefaultMaxBodyBytes)
 	limits, limitsErr := readLoginLimits(env)
@@ -98,7 +103,8 @@ func run(ctx context.Context) error {
 
 	var replay httpapi.ReplayStore
 	var rateStore ratelimit.Store
-	if replayOn || limits.redis {
+	var views shop.ViewCache
+	if replayOn || limits.redis || viewsOn {
 		rdb := redis.NewClient(redisAddr)
 		defer func() { _ = rdb.Close() }()
 		cache := redis.New(rdb, redis.Config{})
@@ -108,6 +114,9 @@ func run(ctx context.Context) error {
 		}
 		if limits.redis {
 			rateStore = redis.NewRateStore(rdb)
+		}
+		if viewsOn {
+			views = viewcache.NewReader(rdb, viewTTL)
 		}
 	}
 	var loginLimiter httpapi.LoginLimiter
@@ -128,6 +137,9 @@ func run(ctx context.Context) error {
 		Merch: merchv1.NewMerchServiceClient(conns["merch"]),
 		Info:  infov1.NewInfoServiceClient(conns["info"]),
 	}, log)
+	if views != nil {
+		shopSrv.WithViews(views, viewCacheCounter(reg))
+	}
 	handler, err := httpapi.New(ctx, httpapi.Config{
 		Shop:           shopSrv,
 		Verifier:       verifier,
@@ -145,7 +157,7 @@ func run(ctx context.Context) error {
 	}
 	srv := httpserver.New(httpAddr, handler)
 	srvLimits.apply(srv)
-	log.Info("starting", "http", httpAddr, "auth", addrs["auth"], "coins", addrs["coins"], "merch", addrs["merch"], "info", addrs["info"], "user", addrs["user"], "redis", redisAddr, "idempotency_cache", replayOn,
+	log.Info("starting", "http", httpAddr, "auth", addrs["auth"], "coins", addrs["coins"], "merch", addrs["merch"], "info", addrs["info"], "user", addrs["user"], "redis", redisAddr, "idempotency_cache", replayOn, "view_cache", viewsOn,
 		"login_limit_user", limits.perUser.String(), "login_limit_addr", limits.perAddr.String(), "login_limit_redis", limits.redis,
 		"trusted_proxies", len(trusted), "read_header_timeout", srv.ReadHeaderTimeout, "read_timeout", srv.ReadTimeout)
 	runs := []app.Component{
@@ -256,4 +268,17 @@ func keyFetchCounter(reg *metrics.Registry) func(error) {
 		}
 		c.WithLabelValues("ok").Inc()
 	}
+}
+
+// viewCacheCounter counts the info view cache's lookups by outcome.
+func viewCacheCounter(reg *metrics.Registry) func(string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_view_cache_total",
+		Help: "GET /api/info view cache outcomes: hit, miss, busy (a write pending), stored, error.",
+	}, []string{"result"})
+	reg.MustRegister(c)
+	for _, r := range []string{"hit", "miss", "busy", "stored", "error"} {
+		c.WithLabelValues(r)
+	}
+	return func(r string) { c.WithLabelValues(r).Inc() }
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	authv1 "github.com/merchshop/merchshop/gen/auth/v1"
 	coinsv1 "github.com/merchshop/merchshop/gen/coins/v1"
@@ -25,6 +26,7 @@ import (
 	merchv1 "github.com/merchshop/merchshop/gen/merch/v1"
 	shopv1 "github.com/merchshop/merchshop/gen/shop/v1"
 	"github.com/merchshop/merchshop/pkg/identity"
+	"github.com/merchshop/merchshop/pkg/viewcache"
 )
 
 // AuthBackend is what Shop uses of the auth service.
@@ -77,6 +79,9 @@ type Shop struct {
 	b   Backends
 	log *slog.Logger
 	now func() time.Time
+
+	views       ViewCache
+	observeView func(outcome string)
 }
 
 var _ shopv1.ShopServiceServer = (*Shop)(nil)
@@ -157,16 +162,76 @@ func (s *Shop) Logout(ctx context.Context, _ *shopv1.LogoutRequest) (*shopv1.Log
 	return &shopv1.LogoutResponse{}, nil
 }
 
-// GetInfo returns the caller's balance, inventory and grouped history.
+// ViewCache holds the users' info views (pkg/viewcache.Reader): Get
+// answers a view only while no write could have changed it; Put stores a
+// view read after the Get that gave the stamp, unless a write began since.
+type ViewCache interface {
+	Get(ctx context.Context, userID string) ([]byte, viewcache.Result, viewcache.Stamp, error)
+	Put(ctx context.Context, userID string, st viewcache.Stamp, view []byte) (bool, error)
+}
+
+// WithViews has GetInfo answer from views when it can; observe (may be nil)
+// is told each lookup's outcome: hit, miss, busy, stored, error.
+func (s *Shop) WithViews(views ViewCache, observe func(outcome string)) *Shop {
+	if observe == nil {
+		observe = func(string) {}
+	}
+	s.views, s.observeView = views, observe
+	return s
+}
+
+// GetInfo returns the caller's balance, inventory and grouped history:
+// from the view cache when the caller's view there is current, otherwise
+// from info (and then into the cache).
 func (s *Shop) GetInfo(ctx context.Context, _ *shopv1.GetInfoRequest) (*shopv1.InfoResponse, error) {
 	caller, ctx, err := authenticated(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if s.views == nil {
+		in, err := s.b.Info.GetInfo(ctx, &infov1.GetInfoRequest{UserId: caller.UserID})
+		if err != nil {
+			return nil, err
+		}
+		return s.infoResponse(in)
+	}
+	view, res, st, verr := s.views.Get(ctx, caller.UserID)
+	if verr == nil && res == viewcache.Hit {
+		in := &infov1.GetInfoResponse{}
+		if err := proto.Unmarshal(view, in); err == nil {
+			s.observeView("hit")
+			return s.infoResponse(in)
+		}
+		s.log.WarnContext(ctx, "view cache: undecodable view, reading it again", "error", err)
+	}
+	switch {
+	case verr != nil:
+		s.observeView("error")
+		s.log.DebugContext(ctx, "view cache get", "error", verr)
+	case res == viewcache.Busy:
+		s.observeView("busy")
+	default:
+		s.observeView("miss")
+	}
 	in, err := s.b.Info.GetInfo(ctx, &infov1.GetInfoRequest{UserId: caller.UserID})
 	if err != nil {
 		return nil, err
 	}
+	if verr == nil && st.Cacheable() {
+		if b, err := proto.Marshal(in); err == nil {
+			if ok, err := s.views.Put(ctx, caller.UserID, st, b); err != nil {
+				s.observeView("error")
+				s.log.DebugContext(ctx, "view cache put", "error", err)
+			} else if ok {
+				s.observeView("stored")
+			}
+		}
+	}
+	return s.infoResponse(in)
+}
+
+// infoResponse shapes info's answer into the public one.
+func (s *Shop) infoResponse(in *infov1.GetInfoResponse) (*shopv1.InfoResponse, error) {
 	coins, err := s.toInt32("coins", in.GetCoins())
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/merchshop/merchshop/pkg/kafka"
 	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/service"
+	"github.com/merchshop/merchshop/pkg/viewcache"
 	"github.com/merchshop/merchshop/services/user/internal/adapters/bcrypt"
 	"github.com/merchshop/merchshop/services/user/internal/adapters/credcache"
 	"github.com/merchshop/merchshop/services/user/internal/adapters/postgres"
@@ -38,6 +39,9 @@ func run() error {
 	cost := rt.Env.Int("USER_BCRYPT_COST", 10)
 	cacheSize := rt.Env.Int("USER_CREDENTIAL_CACHE_SIZE", 100_000)
 	cacheTTL := rt.Env.Duration("USER_CREDENTIAL_CACHE_TTL", 10*time.Minute)
+	// The info view cache (pkg/viewcache): on in every service or in none.
+	viewsOn := rt.Env.Bool("VIEW_CACHE", true)
+	redisAddr := rt.Env.String("REDIS_ADDR", "127.0.0.1:6379")
 	if err := rt.ConfigErr(); err != nil {
 		return err
 	}
@@ -64,6 +68,12 @@ func run() error {
 		cache = credcache.New(cacheSize, cacheTTL, rt.Metrics)
 	}
 	svc := userapp.New(postgres.New(pool), hasher, cache, relay, rt.Log)
+	if viewsOn {
+		rdb := viewcache.NewClient(redisAddr)
+		defer func() { _ = rdb.Close() }()
+		svc.WithViews(viewcache.NewWriter(rdb, viewcache.WriterConfig{}))
+	}
+	rt.Log.Info("view cache", "on", viewsOn, "redis", redisAddr)
 	userv1.RegisterUserServiceServer(rt.GRPC.Server, grpctransport.New(svc, rt.Log))
 
 	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/merchshop/merchshop/pkg/viewcache"
 )
 
 // User is a registered user.
@@ -66,6 +69,14 @@ type CredentialCache interface {
 	Put(username, password, userID string)
 }
 
+// Views is the info view cache's invalidation (pkg/viewcache.Writer): a
+// grant runs between Begin and End on its user, committing no later than
+// the change's CommitBy; a Begin error means nothing may be granted.
+type Views interface {
+	Begin(ctx context.Context, userIDs ...string) (viewcache.Change, error)
+	End(ctx context.Context, c viewcache.Change) error
+}
+
 // Notifier is told after a commit that wrote outbox events (the relay).
 type Notifier interface {
 	Notify()
@@ -77,6 +88,7 @@ type Service struct {
 	hasher Hasher
 	cache  CredentialCache
 	notify Notifier
+	views  Views
 	log    *slog.Logger
 
 	dummyOnce sync.Once
@@ -91,7 +103,13 @@ func New(store Store, hasher Hasher, cache CredentialCache, notify Notifier, log
 	if notify == nil {
 		notify = noNotify{}
 	}
-	return &Service{store: store, hasher: hasher, cache: cache, notify: notify, log: log}
+	return &Service{store: store, hasher: hasher, cache: cache, notify: notify, views: noViews{}, log: log}
+}
+
+// WithViews has every grant tell views (see Views).
+func (s *Service) WithViews(views Views) *Service {
+	s.views = views
+	return s
 }
 
 // CreateIfNotExists registers username with password, or, when the user
@@ -203,6 +221,22 @@ func (s *Service) GrantItem(ctx context.Context, g Grant) (bool, error) {
 	if g.OrderID, ok = canonicalUUID(g.OrderID); !ok {
 		return false, ErrInvalidOrderID
 	}
+	c, err := s.views.Begin(ctx, g.UserID)
+	defer func() {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if err := s.views.End(ectx, c); err != nil {
+			s.log.WarnContext(ctx, "view cache: a grant's end was not recorded; its lease keeps the view uncached until it runs out", "error", err)
+		}
+	}()
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrViewsUnavailable, err)
+	}
+	if by := c.CommitBy(); !by.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, by)
+		defer cancel()
+	}
 	return s.store.Grant(ctx, g)
 }
 
@@ -263,6 +297,13 @@ type noCache struct{}
 
 func (noCache) Get(string, string) (string, bool) { return "", false }
 func (noCache) Put(string, string, string)        {}
+
+type noViews struct{}
+
+func (noViews) Begin(context.Context, ...string) (viewcache.Change, error) {
+	return viewcache.Change{}, nil
+}
+func (noViews) End(context.Context, viewcache.Change) error { return nil }
 
 type noNotify struct{}
 

@@ -15,4 +15,7 @@ var (
 	// ErrOrderConflict: an order id already granted a different user or
 	// item; the replay is refused rather than silently accepted.
 	ErrOrderConflict = errors.New("order id was already used for another grant")
+	// ErrViewsUnavailable: the info view cache could not be told of a grant,
+	// so nothing was granted; the caller may retry later.
+	ErrViewsUnavailable = errors.New("temporarily unavailable, please retry")
 )

@@ -134,6 +134,8 @@ var codeOf = map[app.Kind]codes.Code{
 	// whole request" (with the same idempotency key it cannot pay twice).
 	// The gateway answers 500, since it is not the client's fault.
 	app.KindBusy: codes.Aborted,
+	// Nothing was written (the view cache was out of reach): retry later.
+	app.KindUnavailable: codes.Unavailable,
 }
 
 // status turns a use-case error into a gRPC status: domain errors keep
@@ -142,8 +144,11 @@ var codeOf = map[app.Kind]codes.Code{
 func (s *Server) status(ctx context.Context, method string, err error) error {
 	var de *app.Error
 	if errors.As(err, &de) {
-		if de.Kind == app.KindBusy {
+		switch de.Kind {
+		case app.KindBusy:
 			s.log.WarnContext(ctx, "retries exhausted", "method", method, "error", err)
+		case app.KindUnavailable:
+			s.log.WarnContext(ctx, "refused, a dependency is unavailable", "method", method, "error", err)
 		}
 		if code, ok := codeOf[de.Kind]; ok {
 			return status.Error(code, de.Msg)

@@ -86,6 +86,9 @@ func (s *Server) status(ctx context.Context, err error) error {
 		return status.Error(codes.NotFound, app.ErrUnknownUser.Error())
 	case errors.Is(err, app.ErrOrderConflict):
 		return status.Error(codes.AlreadyExists, app.ErrOrderConflict.Error())
+	case errors.Is(err, app.ErrViewsUnavailable):
+		s.log.WarnContext(ctx, "refused, the view cache is unavailable", "error", err)
+		return status.Error(codes.Unavailable, app.ErrViewsUnavailable.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
