@@ -10,7 +10,7 @@ require (
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
 	golang.org/x/sync v0.24.0
-	golang.org/x/text v0.44.0
+	golang.org/x/text v0.43.0
 	google.golang.org/grpc v1.85.0
 )
 
