@@ -1,5 +1,8 @@
 // Package identity carries the authenticated caller from the gateway to the
-// backends as gRPC metadata.
+// backends as gRPC metadata. The user id is a UUID (ASCII); the username
+// may be any Unicode name, so it travels as binary metadata (a "-bin" key,
+// base64 on the wire): an ASCII-only header value would make gRPC refuse
+// the call for a name like "Алексей".
 package identity
 
 import (
@@ -10,7 +13,7 @@ import (
 
 const (
 	userIDKey   = "x-user-id"
-	usernameKey = "x-username"
+	usernameKey = "x-username-bin"
 )
 
 // Caller is the authenticated user a request is made for.
