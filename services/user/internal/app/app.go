@@ -117,7 +117,7 @@ func (s *Service) WithViews(views Views) *Service {
 // Concurrent first logins of one name create exactly one user: the losers
 // of the insert race check their password against the winner's hash.
 func (s *Service) CreateIfNotExists(ctx context.Context, username, password string) (userID string, created bool, err error) {
-	if err := ValidateUsername(username); err != nil {
+	if username, err = NormalizeUsername(username); err != nil {
 		return "", false, err
 	}
 	if err := ValidatePassword(password); err != nil {
@@ -134,6 +134,11 @@ func (s *Service) CreateIfNotExists(ctx context.Context, username, password stri
 		return id, false, err
 	}
 	if !errors.Is(err, ErrUnknownUser) {
+		return "", false, err
+	}
+	// A new name must keep the registration rule; existing ones (found
+	// above) log in under the rule they were registered with.
+	if err := ValidateNewUsername(username); err != nil {
 		return "", false, err
 	}
 
@@ -164,7 +169,8 @@ func (s *Service) CreateIfNotExists(ctx context.Context, username, password stri
 // VerifyCredentials returns the id of the user whose password this is, or
 // ErrInvalidCredentials for a wrong password and an unknown user alike.
 func (s *Service) VerifyCredentials(ctx context.Context, username, password string) (string, error) {
-	if err := ValidateUsername(username); err != nil {
+	username, err := NormalizeUsername(username)
+	if err != nil {
 		return "", err
 	}
 	if err := ValidatePassword(password); err != nil {
@@ -188,7 +194,8 @@ func (s *Service) VerifyCredentials(ctx context.Context, username, password stri
 
 // GetUserByName resolves a username (ErrUnknownUser when unknown).
 func (s *Service) GetUserByName(ctx context.Context, username string) (User, error) {
-	if err := ValidateUsername(username); err != nil {
+	username, err := NormalizeUsername(username)
+	if err != nil {
 		return User{}, err
 	}
 	u, err := s.store.UserByName(ctx, username)

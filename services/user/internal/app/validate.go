@@ -5,23 +5,45 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/merchshop/merchshop/pkg/username"
 )
 
 const (
-	maxUsernameRunes = 64
 	// maxPasswordBytes is bcrypt's input limit: longer passwords would be
 	// silently truncated, so they are refused instead.
 	maxPasswordBytes = 72
 	maxItemRunes     = 64
 )
 
-// ValidateUsername accepts 1 to 64 printable characters without whitespace.
-func ValidateUsername(name string) error {
-	if !token(name, maxUsernameRunes) {
-		return ErrInvalidUsername
+// NormalizeUsername returns the form in which name is stored and looked up
+// (pkg/username.Normalize: NFC, 1 to 64 printable characters without
+// spaces). Every name registered before the stricter rule passes it, so a
+// stored name that ValidateNewUsername would refuse still logs in.
+func NormalizeUsername(name string) (string, error) {
+	n, err := username.Normalize(name)
+	if err != nil {
+		return "", usernameError{err}
+	}
+	return n, nil
+}
+
+// ValidateNewUsername is the rule for registering a name (already
+// normalised): pkg/username.Validate (RFC 8265 UsernameCasePreserved, no
+// spoofing mixes of scripts). It runs before anything is written.
+func ValidateNewUsername(name string) error {
+	if _, err := username.Validate(name); err != nil {
+		return usernameError{err}
 	}
 	return nil
 }
+
+// usernameError is a refused name: it matches ErrInvalidUsername (the
+// transport's InvalidArgument) and carries the message of the rule broken.
+type usernameError struct{ rule error }
+
+func (e usernameError) Error() string   { return e.rule.Error() }
+func (e usernameError) Unwrap() []error { return []error{ErrInvalidUsername, e.rule} }
 
 // ValidatePassword accepts 1 to 72 bytes of printable characters (spaces
 // included).

@@ -4,43 +4,71 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/merchshop/merchshop/pkg/username"
 )
 
-func TestValidateUsername(t *testing.T) {
+func TestNormalizeUsername(t *testing.T) {
 	cases := []struct {
-		name string
-		in   string
-		ok   bool
+		name, in, want string
+		ok             bool
 	}{
-		{"simple", "alice", true},
-		{"punctuation", "a.b-c_d@e", true},
-		{"one char", "x", true},
-		{"64 runes", strings.Repeat("я", 64), true},
-		{"65 runes", strings.Repeat("я", 65), false},
-		{"64 ascii", strings.Repeat("a", 64), true},
-		{"empty", "", false},
-		{"space", "al ice", false},
-		{"leading space", " alice", false},
-		{"tab", "al\tice", false},
-		{"newline", "alice\n", false},
-		{"no-break space", "al\u00a0ice", false},
-		{"control", "al\x01ice", false},
-		{"invalid utf8", "al\xffice", false},
-		{"emoji", "🙂user", true},
+		{"simple", "alice", "alice", true},
+		{"punctuation", "a.b-c_d@e", "a.b-c_d@e", true},
+		{"one char", "x", "x", true},
+		{"64 runes", strings.Repeat("я", 64), strings.Repeat("я", 64), true},
+		{"65 runes", strings.Repeat("я", 65), "", false},
+		{"64 ascii", strings.Repeat("a", 64), strings.Repeat("a", 64), true},
+		{"decomposed é", "Rene\u0301e", "Ren\u00e9e", true},
+		{"64 decomposed é", strings.Repeat("e\u0301", 64), strings.Repeat("\u00e9", 64), true},
+		// Accepted before; ValidateNewUsername refuses them, lookups do not.
+		{"emoji", "🙂user", "🙂user", true},
+		{"mixed scripts", "\u0430lice", "\u0430lice", true},
+		{"empty", "", "", false},
+		{"space", "al ice", "", false},
+		{"leading space", " alice", "", false},
+		{"tab", "al\tice", "", false},
+		{"newline", "alice\n", "", false},
+		{"no-break space", "al\u00a0ice", "", false},
+		{"control", "al\x01ice", "", false},
+		{"invalid utf8", "al\xffice", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := ValidateUsername(c.in)
-			if c.ok && err != nil {
-				t.Fatalf("ValidateUsername(%q) = %v, want ok", c.in, err)
+			got, err := NormalizeUsername(c.in)
+			if c.ok && (err != nil || got != c.want) {
+				t.Fatalf("NormalizeUsername(%q) = %q, %v, want %q", c.in, got, err, c.want)
 			}
 			if !c.ok && !errors.Is(err, ErrInvalidUsername) {
-				t.Fatalf("ValidateUsername(%q) = %v, want ErrInvalidUsername", c.in, err)
+				t.Fatalf("NormalizeUsername(%q) = %v, want ErrInvalidUsername", c.in, err)
 			}
 		})
 	}
-	if ErrInvalidUsername.Error() != "username must be 1 to 64 printable characters without spaces" {
-		t.Fatalf("message changed: %q", ErrInvalidUsername)
+}
+
+func TestValidateNewUsername(t *testing.T) {
+	for _, ok := range []string{"alice", "Алексей", "山田やまだ", "김철수", "Σωκράτης", "محمد", "Ren\u00e9e"} {
+		if err := ValidateNewUsername(ok); err != nil {
+			t.Errorf("ValidateNewUsername(%q) = %v", ok, err)
+		}
+	}
+	for in, rule := range map[string]error{
+		"\u0430lice":  username.ErrMixedScripts,
+		"🙂user":       username.ErrDisallowed,
+		"\uff41lice":  username.ErrWidth,
+		"a b":         username.ErrSpace,
+		"":            username.ErrRequired,
+		"\u0301alice": username.ErrMarks,
+	} {
+		err := ValidateNewUsername(in)
+		if !errors.Is(err, ErrInvalidUsername) || !errors.Is(err, rule) {
+			t.Errorf("ValidateNewUsername(%q) = %v, want ErrInvalidUsername and %v", in, err, rule)
+			continue
+		}
+		// The client sees the rule, not the generic sentinel.
+		if !strings.HasPrefix(err.Error(), rule.Error()) {
+			t.Errorf("ValidateNewUsername(%q): message %q does not name the rule", in, err)
+		}
 	}
 }
 
