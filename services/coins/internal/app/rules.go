@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/merchshop/merchshop/pkg/username"
 )
 
 // Money rules. The API speaks whole coins; the ledger stores minor units.
@@ -25,7 +27,7 @@ const (
 	// MaxReasonLen bounds the free-text reason of a charge or credit.
 	MaxReasonLen = 200
 	// MaxUsernameLen bounds a username, in characters.
-	MaxUsernameLen = 64
+	MaxUsernameLen = username.MaxLen
 )
 
 // ToMinor converts a validated amount in coins to minor units.
@@ -55,18 +57,15 @@ func ParseUserID(s string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// ValidUsername reports whether name is 1 to 64 printable characters
-// without spaces (the user service's rule).
+// ValidUsername reports whether name is a username in the form it is
+// stored and looked up in (pkg/username.Normalize: NFC, 1 to 64 printable
+// characters without spaces). The callers (auth's OpenAccount, the
+// gateway's transfer recipient) normalise names before they get here; the
+// stricter rule for new names is the user service's, at registration, so
+// an account whose name predates it still opens and receives coins.
 func ValidUsername(name string) bool {
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxUsernameLen {
-		return false
-	}
-	for _, r := range name {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return false
-		}
-	}
-	return true
+	n, err := username.Normalize(name)
+	return err == nil && n == name
 }
 
 // ValidateKey checks a caller's idempotency key: required, at most 200
