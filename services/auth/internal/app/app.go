@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/merchshop/merchshop/pkg/username"
 )
 
 // Users is the part of the user service Login needs.
@@ -154,7 +156,14 @@ func New(users Users, accounts Accounts, sessions SessionStore, tokens TokenIssu
 
 // Login checks the credentials (registering the user on first login),
 // makes sure the user's coin account exists and opens a session.
-func (s *Service) Login(ctx context.Context, username, password, userAgent string) (Session, error) {
+func (s *Service) Login(ctx context.Context, name, password, userAgent string) (Session, error) {
+	// One form of the name for the user, the account, the session and the
+	// token (pkg/username.Normalize: NFC); the user service decides whether
+	// a new name may be registered.
+	username, err := username.Normalize(name)
+	if err != nil {
+		return Session{}, &InputError{Message: err.Error()}
+	}
 	userID, err := s.users.CreateIfNotExists(ctx, username, password)
 	if err != nil {
 		return Session{}, err
