@@ -26,6 +26,7 @@ import (
 	merchv1 "github.com/merchshop/merchshop/gen/merch/v1"
 	shopv1 "github.com/merchshop/merchshop/gen/shop/v1"
 	"github.com/merchshop/merchshop/pkg/identity"
+	"github.com/merchshop/merchshop/pkg/username"
 	"github.com/merchshop/merchshop/pkg/viewcache"
 )
 
@@ -66,7 +67,6 @@ const StatusCompleted = "COMPLETED"
 
 // Maximum lengths checked at the edge before calling a backend.
 const (
-	maxUsernameLen = 64
 	maxPasswordLen = 256
 	maxItemLen     = 64
 	maxHistoryPage = 100
@@ -94,22 +94,23 @@ func New(b Backends, log *slog.Logger) *Shop {
 // Auth logs in (registering the user on the first call) and hands the
 // refresh token to the HTTP layer through the response header metadata.
 func (s *Shop) Auth(ctx context.Context, req *shopv1.AuthRequest) (*shopv1.AuthResponse, error) {
-	if req.GetUsername() == "" {
-		return nil, status.Error(codes.InvalidArgument, "username is required")
+	// The name in its one stored form (pkg/username.Normalize: NFC), so
+	// that the composed and decomposed "é" are one user; what is never a
+	// name is refused here with the rule it breaks. Whether a new name may
+	// be registered is the user service's rule.
+	name, err := username.Normalize(req.GetUsername())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if req.GetPassword() == "" {
 		return nil, status.Error(codes.InvalidArgument, "password is required")
 	}
-	// Bound what reaches the backends (bcrypt reads at most 72 bytes anyway);
-	// the auth service owns the exact username rules.
-	if len(req.GetUsername()) > 4*maxUsernameLen {
-		return nil, status.Error(codes.InvalidArgument, "username must be 1 to 64 printable characters without spaces")
-	}
+	// Bound what reaches the backends (bcrypt reads at most 72 bytes anyway).
 	if len(req.GetPassword()) > maxPasswordLen {
 		return nil, status.Errorf(codes.InvalidArgument, "password must be at most %d characters", maxPasswordLen)
 	}
 	sess, err := s.b.Auth.Login(ctx, &authv1.LoginRequest{
-		Username:  req.GetUsername(),
+		Username:  name,
 		Password:  req.GetPassword(),
 		UserAgent: UserAgent(ctx),
 	})
@@ -296,12 +297,16 @@ func (s *Shop) transfer(ctx context.Context, toField, to string, amount int32) (
 	if strings.TrimSpace(to) == "" {
 		return "", status.Errorf(codes.InvalidArgument, "%s is required", toField)
 	}
-	if len(to) > 4*maxUsernameLen || !utf8.ValidString(to) {
-		return "", status.Error(codes.InvalidArgument, "unknown recipient")
+	// The recipient in its stored form (NFC), so that any spelling of a
+	// name reaches its one user; lookups apply no stricter rule, so a name
+	// registered before pkg/username.Validate existed still receives.
+	toName, err := username.Normalize(to)
+	if err != nil {
+		return "", status.Errorf(codes.InvalidArgument, "%s: %v", toField, err)
 	}
 	resp, err := s.b.Coins.Transfer(ctx, &coinsv1.TransferRequest{
 		FromUserId:     caller.UserID,
-		ToUsername:     to,
+		ToUsername:     toName,
 		Amount:         int64(amount),
 		IdempotencyKey: IdempotencyKey(ctx),
 	})

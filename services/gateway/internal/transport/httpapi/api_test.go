@@ -142,7 +142,7 @@ func TestBadInput(t *testing.T) {
 		{"empty", ``, "username is required"},
 		{"empty object", `{}`, "username is required"},
 		{"no password", `{"username":"carol"}`, "password is required"},
-		{"too long", `{"username":"` + strings.Repeat("x", 65) + `","password":"p"}`, "username must be 1 to 64 printable characters without spaces"},
+		{"too long", `{"username":"` + strings.Repeat("x", 65) + `","password":"p"}`, "username must be at most 64 characters: it has 65"},
 		{"malformed", `{"username":`, "invalid JSON body"},
 		{"username number", `{"username":1,"password":"p"}`, "username must be a string"},
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	"github.com/merchshop/merchshop/pkg/username"
 )
 
 // LoginLimiter bounds login attempts per username and per client address
@@ -67,6 +69,11 @@ func loginUsername(r *http.Request) string {
 	var name string
 	if json.Unmarshal(body["username"], &name) != nil {
 		return ""
+	}
+	// Count the user, not the spelling: the composed and decomposed forms
+	// of a name are one user (and one bucket).
+	if n, err := username.Normalize(name); err == nil {
+		name = n
 	}
 	return name
 }
