@@ -126,49 +126,50 @@ func (s *Store) Grants(ctx context.Context, orderIDs []string) (map[string]app.G
 	return out, nil
 }
 
+// grantSQL records the grant and, only when its row is new, adds the item:
+// one statement, so one round trip and its own transaction. A conflict on
+// the order id inserts nothing and reports the earlier grant as the
+// statement's snapshot saw it (absent only when that grant committed while
+// this statement waited for it; then it is read again).
+const grantSQL = `
+	WITH g AS (
+	    INSERT INTO grants (order_id, user_id, item) VALUES ($1, $2, $3)
+	    ON CONFLICT (order_id) DO NOTHING RETURNING user_id, item
+	), inv AS (
+	    INSERT INTO inventory (user_id, item, quantity) SELECT user_id, item, 1 FROM g
+	    ON CONFLICT (user_id, item) DO UPDATE SET quantity = inventory.quantity + 1
+	)
+	SELECT EXISTS (SELECT 1 FROM g), e.user_id::text, e.item
+	  FROM (SELECT 1) one LEFT JOIN grants e ON e.order_id = $1`
+
 // Grant implements app.Store: the grants row keyed by order id makes the
 // grant happen once; the inventory changes only when that row is new.
 func (s *Store) Grant(ctx context.Context, g app.Grant) (bool, error) {
-	granted := false
-	err := postgres.RunTx(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
-		granted = false
-		tag, err := tx.Exec(ctx,
-			`INSERT INTO grants (order_id, user_id, item) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING`,
-			g.OrderID, g.UserID, g.Item)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			var userID, item string
-			if err := tx.QueryRow(ctx,
-				`SELECT user_id::text, item FROM grants WHERE order_id = $1`, g.OrderID,
-			).Scan(&userID, &item); err != nil {
-				return fmt.Errorf("select earlier grant: %w", err)
-			}
-			if userID != g.UserID || item != g.Item {
-				return app.ErrOrderConflict
-			}
-			return nil // a replay
-		}
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO inventory (user_id, item, quantity) VALUES ($1, $2, 1)
-			 ON CONFLICT (user_id, item) DO UPDATE SET quantity = inventory.quantity + 1`,
-			g.UserID, g.Item); err != nil {
-			return fmt.Errorf("add to inventory: %w", err)
-		}
-		granted = true
-		return nil
-	})
+	var (
+		granted      bool
+		userID, item *string
+	)
+	err := s.pool.QueryRow(ctx, grantSQL, g.OrderID, g.UserID, g.Item).Scan(&granted, &userID, &item)
 	if isForeignKeyViolation(err) {
 		return false, app.ErrUnknownUser
 	}
 	if err != nil {
-		if errors.Is(err, app.ErrOrderConflict) {
-			return false, err
-		}
 		return false, fmt.Errorf("grant: %w", err)
 	}
-	return granted, nil
+	if granted {
+		return true, nil
+	}
+	if userID == nil {
+		var u, it string
+		if err := s.pool.QueryRow(ctx, `SELECT user_id::text, item FROM grants WHERE order_id = $1`, g.OrderID).Scan(&u, &it); err != nil {
+			return false, fmt.Errorf("select earlier grant: %w", err)
+		}
+		userID, item = &u, &it
+	}
+	if *userID != g.UserID || *item != g.Item {
+		return false, app.ErrOrderConflict
+	}
+	return false, nil // a replay
 }
 
 func isForeignKeyViolation(err error) bool {
