@@ -62,7 +62,7 @@ deploy-check: ## helm lint/template, strict checks of the rendered chart and com
 
 # Load runs and benchmarks (docs/benchmarks.md). Loopback only; each run is
 # bounded in time. PROFILE=mixed|info|auth for load-step.
-.PHONY: load-seed load-mixed load-info load-auth load-step bench bench-chart
+.PHONY: load-seed load-mixed load-info load-auth load-step bench bench-history bench-chart
 load-seed: ## register/log in the 100k load users (seeding uses bcrypt cost 4, see docs/benchmarks.md)
 	@scripts/load.sh seed
 load-mixed: ## 60 s at 2000 req/s: 70% info, 15% buy, 15% sendCoin (SLI p99<=50ms, 99.99%)
@@ -75,6 +75,8 @@ load-step: ## raise the rate from 100 req/s in 30 s steps of 100 until the SLI b
 	@scripts/load.sh step $(or $(PROFILE),mixed)
 bench: ## Go benchmarks of the hot paths (transfer, login, token check, JSON)
 	@scripts/bench.sh
+bench-history: ## info's read and a transfer with 0, 10k, 100k and 1M transfers of history (BENCH_HISTORY_MAX caps it)
+	@scripts/bench.sh history
 bench-chart: ## redraw docs/benchmarks-latency.png from docs/benchmarks-data.csv
 	@cd tests/load && go run ./cmd/chart -in ../../docs/benchmarks-data.csv -out ../../docs/benchmarks-latency.png
 

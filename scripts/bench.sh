@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Go benchmarks of the hot paths (numbers in docs/benchmarks.md):
 #   coins  BenchmarkTransferHot/Cold   a transfer against the real PostgreSQL (test database)
+#   coins  BenchmarkHistoryLength      `bench.sh history` (make bench-history): info's read
+#                                      and a transfer at 0, 10k, 100k and 1M transfers of history
 #   user   BenchmarkLogin*             login with and without the credential cache
 #   gateway BenchmarkVerify*           the JWT check of every protected request
 #   gateway BenchmarkMarshalInfo*      JSON encoding of the GET /api/info answer
@@ -14,6 +16,16 @@ mkdir -p "$OUT"
 if [[ -f $STATE/env ]]; then
   # shellcheck disable=SC1091
   set -a; . "$STATE/env"; set +a
+fi
+if [[ ${1:-} == history ]]; then
+  # GET /api/info's read and a transfer of a user with 50 counterparts as
+  # the history grows (bulk-written; ~70 s to 1M transfers).
+  {
+    echo "# $(date -u +%FT%TZ) load1 $(cut -d' ' -f1 /proc/loadavg)"
+    (cd "$REPO/services/coins" && go test -count=1 -run '^$' -bench 'HistoryLength' -benchtime "${BENCH_N:-2000x}" \
+      ./internal/adapters/postgres/)
+  } 2>&1 | tee "$OUT/bench-history.txt"
+  exit "${PIPESTATUS[0]}"
 fi
 N=${BENCH_N:-2000x}
 # A first login is a bcrypt hash at cost 10 (~0.1 s here): fewer of those.

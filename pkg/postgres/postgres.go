@@ -121,17 +121,27 @@ func RunTx(ctx context.Context, pool *pgxpool.Pool, opts TxOptions, fn func(pgx.
 			return err
 		}
 		last = err
-		backoff := time.Duration(1<<min(i, 6)) * time.Millisecond
-		backoff += time.Duration(rand.Int64N(int64(backoff) + 1))
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w: %w", ctx.Err(), last)
-		case <-t.C:
+		if err := Backoff(ctx, i); err != nil {
+			return fmt.Errorf("%w: %w", err, last)
 		}
 	}
 	return fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, attempts, last)
+}
+
+// Backoff waits before retry number attempt+1 of a transaction: 1 ms
+// doubling up to 64 ms, plus as much again of jitter. It returns ctx's
+// error when ctx ends first.
+func Backoff(ctx context.Context, attempt int) error {
+	backoff := time.Duration(1<<min(attempt, 6)) * time.Millisecond
+	backoff += time.Duration(rand.Int64N(int64(backoff) + 1))
+	t := time.NewTimer(backoff)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // IsRetryable reports a serialization failure or a deadlock.

@@ -65,16 +65,3 @@ var (
 	// stale view be served).
 	ErrViewsUnavailable = &Error{KindUnavailable, "temporarily unavailable, please retry"}
 )
-
-// Errors the repository returns for the use cases to act on.
-var (
-	// ErrNoTransaction: FindTransaction found no outcome (neither a
-	// transaction nor a refusal) with the key.
-	ErrNoTransaction = errors.New("no transaction with this idempotency key")
-	// ErrDuplicateKey: Move found its idempotency key already recorded, or
-	// lost a race for it (the unique constraint fired); the key's outcome
-	// (a transaction or a refusal) is committed and nothing was applied.
-	ErrDuplicateKey = errors.New("idempotency key already recorded")
-	// ErrNotFound: FindUserID found no account with the username.
-	ErrNotFound = errors.New("not found")
-)

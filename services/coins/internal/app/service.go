@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,10 +15,10 @@ import (
 	"github.com/merchshop/merchshop/pkg/viewcache"
 )
 
-// Movement is one money movement for the repository to apply atomically:
-// lock the accounts it touches (sorted), check the payer's funds, record
-// the transaction, its ledger entries and its event. Amount is in minor
-// units. From is uuid.Nil for credits, To is uuid.Nil for purchases.
+// Movement is one money movement for the repository to record: the
+// transaction, its ledger entries, the balances, the transfer totals and
+// its event. Amount is in minor units. From is uuid.Nil for credits, To is
+// uuid.Nil for purchases.
 type Movement struct {
 	ID          uuid.UUID
 	Kind        string
@@ -29,6 +28,23 @@ type Movement struct {
 	To          uuid.UUID
 	Amount      int64
 	Reason      string
+}
+
+// MoveRequest names what a movement's locked section needs: its
+// idempotency key and the accounts it touches, the payee by id or, for a
+// transfer, by username (resolved under the lock, in the same round trip).
+type MoveRequest struct {
+	Key    string
+	From   uuid.UUID
+	To     uuid.UUID
+	ToName string
+}
+
+// Account is an account as read under its row lock.
+type Account struct {
+	ID       uuid.UUID
+	Username string
+	Balance  int64
 }
 
 // StoredTransaction is what a recorded idempotency key resolves to: the
@@ -42,6 +58,46 @@ type StoredTransaction struct {
 	// (ErrInsufficientFunds); nil for a transaction.
 	Refusal error
 }
+
+// Locked is what the repository read under the locks of a MoveRequest's
+// accounts: each account (nil when there is none), the key's recorded
+// outcome (nil when the key is new), and the transaction's time.
+type Locked struct {
+	From    *Account
+	To      *Account
+	Outcome *StoredTransaction
+	At      time.Time
+}
+
+// Verdict is what a Decision asks the repository to write.
+type Verdict int
+
+// Verdicts.
+const (
+	// WriteNothing ends the locked section without a write (a replay).
+	WriteNothing Verdict = iota
+	// WriteMovement records Decision.Movement.
+	WriteMovement
+	// WriteRefusal records that Decision.Movement was refused for
+	// insufficient funds, as the outcome of its key.
+	WriteRefusal
+)
+
+// Decision is the use case's answer to what it found locked.
+type Decision struct {
+	Verdict  Verdict
+	Movement Movement
+	// CommitBy, when set, is the latest time the write may commit (the
+	// view cache's lease); the repository gives up rather than commit
+	// later.
+	CommitBy time.Time
+}
+
+// Decide decides a movement from what its locked section read. It may be
+// called more than once for one Move (a serialization failure runs the
+// section again); an error ends the section with nothing written and is
+// Move's error.
+type Decide func(ctx context.Context, l Locked) (Decision, error)
 
 // Counterpart is one line of the grouped history, in minor units from the
 // repository and in coins from the use cases.
@@ -63,24 +119,20 @@ type Overview struct {
 	History
 }
 
-// Repository stores accounts and the ledger.
+// Repository stores accounts and the ledger. It locks and loads; the rules
+// (funds, recipients, idempotency) are the use cases', passed in as Decide.
 type Repository interface {
 	// OpenAccount creates the account with a grant of grantMinor recorded as
 	// transaction grantKey, or returns the existing account's balance with
 	// created=false. ErrUsernameTaken when another user has the username.
 	OpenAccount(ctx context.Context, userID uuid.UUID, username string, grantMinor int64, grantKey, grantHash string) (balanceMinor int64, created bool, err error)
-	// FindUserID resolves a username; ErrNotFound when there is none.
-	FindUserID(ctx context.Context, username string) (uuid.UUID, error)
-	// FindTransaction looks an idempotency key up: its transaction or its
-	// recorded refusal; ErrNoTransaction when it is not recorded.
-	FindTransaction(ctx context.Context, key string) (StoredTransaction, error)
-	// Move applies m. ErrInsufficientFunds: refused, and the refusal is
-	// committed under m.Key (FindTransaction returns it from then on, so a
-	// refusal is as final as a success). ErrDuplicateKey: m.Key already has
-	// an outcome, a transaction or a refusal, recorded by an earlier or
-	// concurrent request; nothing was applied. ErrAccountNotFound,
-	// ErrUnknownRecipient (not recorded), ErrBusy.
-	Move(ctx context.Context, m Movement) error
+	// Move locks the accounts of req (in user id order) and reads them with
+	// the outcome recorded under req.Key, asks decide, writes what it
+	// decided and commits, all in one transaction: every outcome of a key
+	// is decided under its payer's lock, so a key has one outcome. Errors:
+	// decide's, ErrBusy (contention outlasted the retries), or the
+	// storage's.
+	Move(ctx context.Context, req MoveRequest, decide Decide) error
 	// Balance returns the balance in minor units; ErrAccountNotFound.
 	Balance(ctx context.Context, userID uuid.UUID) (int64, error)
 	// History returns the transfers of userID grouped per counterpart, in
@@ -215,24 +267,13 @@ func (s *Service) Transfer(ctx context.Context, cmd TransferCmd) (TxResult, erro
 		From:        from,
 		Amount:      amount,
 	}
-	if res, ok, err := s.replay(ctx, m); ok || err != nil {
-		return res, err
-	}
+	// A name that is never a username has no account: nothing to lock. (A
+	// key recorded before has a valid recipient: the rule keeps accepting
+	// every stored name.)
 	if !ValidUsername(cmd.ToUsername) {
 		return TxResult{}, ErrUnknownRecipient
 	}
-	to, err := s.repo.FindUserID(ctx, cmd.ToUsername)
-	if errors.Is(err, ErrNotFound) {
-		return TxResult{}, ErrUnknownRecipient
-	}
-	if err != nil {
-		return TxResult{}, fmt.Errorf("find recipient: %w", err)
-	}
-	if to == from {
-		return TxResult{}, ErrSelfTransfer
-	}
-	m.To = to
-	return s.move(ctx, m)
+	return s.move(ctx, MoveRequest{Key: m.Key, From: from, ToName: cmd.ToUsername}, m)
 }
 
 // Charge takes coins from a user for a purchase, idempotently per key
@@ -244,14 +285,15 @@ func (s *Service) Charge(ctx context.Context, cmd ChargeCmd) (TxResult, error) {
 	if err != nil {
 		return TxResult{}, err
 	}
-	return s.apply(ctx, Movement{
+	m := Movement{
 		Kind:        events.KindPurchase,
 		Key:         "charge:" + cmd.IdempotencyKey,
 		RequestHash: requestHash(events.KindPurchase, id.String(), "", amount),
 		From:        id,
 		Amount:      amount,
 		Reason:      cmd.Reason,
-	})
+	}
+	return s.move(ctx, MoveRequest{Key: m.Key, From: id}, m)
 }
 
 // Credit gives coins to a user (a refund or a replenishment), idempotently
@@ -261,14 +303,15 @@ func (s *Service) Credit(ctx context.Context, cmd ChargeCmd) (TxResult, error) {
 	if err != nil {
 		return TxResult{}, err
 	}
-	return s.apply(ctx, Movement{
+	m := Movement{
 		Kind:        events.KindCredit,
 		Key:         "credit:" + cmd.IdempotencyKey,
 		RequestHash: requestHash(events.KindCredit, "", id.String(), amount),
 		To:          id,
 		Amount:      amount,
 		Reason:      cmd.Reason,
-	})
+	}
+	return s.move(ctx, MoveRequest{Key: m.Key, To: id}, m)
 }
 
 func validateCharge(cmd ChargeCmd) (uuid.UUID, int64, error) {
@@ -288,89 +331,109 @@ func validateCharge(cmd ChargeCmd) (uuid.UUID, int64, error) {
 	return id, ToMinor(cmd.Amount), nil
 }
 
-// apply is replay-or-move for a movement whose parties are known.
-func (s *Service) apply(ctx context.Context, m Movement) (TxResult, error) {
-	if res, ok, err := s.replay(ctx, m); ok || err != nil {
-		return res, err
-	}
-	return s.move(ctx, m)
-}
-
-// replay answers a request whose key is already recorded: the first
-// outcome when it asks for the same thing, ErrKeyReused otherwise. The
-// first outcome is the transaction, or the refusal the key was answered
-// with: a refusal is final for its key, never tried again, because a caller
-// may already have acted on it (merch fails the order; a retry that then
-// paid would take coins for a failed order). ok is false when the key is
-// new.
-func (s *Service) replay(ctx context.Context, m Movement) (res TxResult, ok bool, err error) {
-	stored, err := s.repo.FindTransaction(ctx, m.Key)
-	if errors.Is(err, ErrNoTransaction) {
-		return TxResult{}, false, nil
-	}
-	if err != nil {
-		return TxResult{}, false, fmt.Errorf("find transaction: %w", err)
-	}
-	if stored.RequestHash != m.RequestHash {
-		return TxResult{}, false, ErrKeyReused
-	}
-	if stored.Refusal != nil {
-		return TxResult{}, true, fmt.Errorf("%s %s refused before: %w", m.Kind, m.Key, stored.Refusal)
-	}
-	return TxResult{TransactionID: stored.ID.String(), Replayed: true}, true, nil
-}
-
-// move applies a movement with a new transaction id. When another request
-// with the same key got there first (a concurrent one, or one that was
-// refused), its outcome is the answer.
-func (s *Service) move(ctx context.Context, m Movement) (TxResult, error) {
+// move runs m through the repository's locked section and decides it there
+// (see decide). The view cache is told before anything is written: the
+// change begins inside the locked section, once the parties are known, and
+// ends after the commit.
+func (s *Service) move(ctx context.Context, req MoveRequest, m Movement) (TxResult, error) {
 	m.ID = uuid.New()
-	err := s.moveTold(ctx, m)
-	if errors.Is(err, ErrDuplicateKey) {
-		res, ok, rerr := s.replay(ctx, m)
-		if rerr != nil {
-			return TxResult{}, rerr
-		}
-		if !ok {
-			return TxResult{}, fmt.Errorf("%s %s: key conflict but no outcome recorded: %w", m.Kind, m.Key, err)
-		}
-		return res, nil
-	}
-	if err != nil {
-		return TxResult{}, fmt.Errorf("%s: %w", m.Kind, err)
-	}
-	s.notified()
-	return TxResult{TransactionID: m.ID.String()}, nil
-}
-
-// moveTold applies m between Begin and End of the view cache on its
-// parties, committing no later than the change's CommitBy (the movement's
-// context ends then, so a commit cannot outlive the cache's lease).
-func (s *Service) moveTold(ctx context.Context, m Movement) error {
-	var parties []string
-	for _, id := range []uuid.UUID{m.From, m.To} {
-		if id != uuid.Nil {
-			parties = append(parties, id.String())
-		}
-	}
-	c, err := s.views.Begin(ctx, parties...)
+	var (
+		res     TxResult
+		refused bool
+		change  *viewcache.Change
+	)
 	defer func() {
+		if change == nil {
+			return
+		}
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 		defer cancel()
-		if err := s.views.End(ectx, c); err != nil {
+		if err := s.views.End(ectx, *change); err != nil {
 			s.log.WarnContext(ctx, "view cache: a movement's end was not recorded; its lease keeps the views uncached until it runs out",
 				"error", err, "kind", m.Kind)
 		}
 	}()
+	err := s.repo.Move(ctx, req, func(ctx context.Context, l Locked) (Decision, error) {
+		d, replay, err := decide(m, l)
+		res, refused = replay, d.Verdict == WriteRefusal
+		if err != nil || d.Verdict != WriteMovement {
+			return d, err
+		}
+		if change == nil {
+			// A section run again (after a serialization failure) keeps the
+			// change it began: the parties are the same.
+			c, err := s.views.Begin(ctx, parties(d.Movement)...)
+			change = &c
+			if err != nil {
+				return Decision{}, fmt.Errorf("%w: %w", ErrViewsUnavailable, err)
+			}
+		}
+		d.CommitBy = change.CommitBy()
+		res = TxResult{TransactionID: d.Movement.ID.String()}
+		return d, nil
+	})
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrViewsUnavailable, err)
+		return TxResult{}, fmt.Errorf("%s: %w", m.Kind, err)
 	}
-	if by := c.CommitBy(); !by.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, by)
-		defer cancel()
+	if refused {
+		// Decided as a refusal, recorded and committed.
+		return TxResult{}, fmt.Errorf("%s: %w", m.Kind, ErrInsufficientFunds)
 	}
-	return s.repo.Move(ctx, m)
+	if !res.Replayed {
+		s.notified()
+	}
+	return res, nil
+}
+
+// decide is the money rule of a movement, applied to what was read under
+// its accounts' locks. In order: a key with an outcome answers it (the
+// first outcome again when the request is the same, ErrKeyReused when it
+// is not; a refusal is final for its key, never tried again, because a
+// caller may already have acted on it: merch fails the order, and a retry
+// that then paid would take coins for a failed order); a payer or payee
+// without an account is refused unrecorded; a payer without the funds is
+// refused, and the refusal recorded as the key's outcome; otherwise m is
+// recorded, with the payee resolved. replay is the answer of a replayed
+// key.
+func decide(m Movement, l Locked) (d Decision, replay TxResult, err error) {
+	if o := l.Outcome; o != nil {
+		switch {
+		case o.RequestHash != m.RequestHash:
+			return Decision{}, TxResult{}, ErrKeyReused
+		case o.Refusal != nil:
+			return Decision{}, TxResult{}, fmt.Errorf("%s %s refused before: %w", m.Kind, m.Key, o.Refusal)
+		}
+		return Decision{Verdict: WriteNothing}, TxResult{TransactionID: o.ID.String(), Replayed: true}, nil
+	}
+	if m.From != uuid.Nil && l.From == nil {
+		return Decision{}, TxResult{}, ErrAccountNotFound
+	}
+	switch {
+	case m.Kind == events.KindTransfer && l.To == nil:
+		return Decision{}, TxResult{}, ErrUnknownRecipient
+	case m.Kind == events.KindTransfer && l.To.ID == m.From:
+		return Decision{}, TxResult{}, ErrSelfTransfer
+	case m.Kind != events.KindPurchase && l.To == nil:
+		return Decision{}, TxResult{}, ErrAccountNotFound
+	}
+	if l.To != nil {
+		m.To = l.To.ID
+	}
+	if m.From != uuid.Nil && l.From.Balance < m.Amount {
+		return Decision{Verdict: WriteRefusal, Movement: m}, TxResult{}, nil
+	}
+	return Decision{Verdict: WriteMovement, Movement: m}, TxResult{}, nil
+}
+
+// parties are the users whose balance or history m changes.
+func parties(m Movement) []string {
+	var ids []string
+	for _, id := range []uuid.UUID{m.From, m.To} {
+		if id != uuid.Nil {
+			ids = append(ids, id.String())
+		}
+	}
+	return ids
 }
 
 // Balance returns a user's balance in coins.

@@ -19,8 +19,9 @@ type fakeRepo struct {
 	moves    []Movement
 	// raceKey makes the next Move behave as if a concurrent request had
 	// just recorded the key with this transaction.
-	raceKey *StoredTransaction
-	moveErr error
+	raceKey   *StoredTransaction
+	moveErr   error
+	decisions []Decision
 }
 
 func newFakeRepo() *fakeRepo {
@@ -48,59 +49,64 @@ func (f *fakeRepo) OpenAccount(_ context.Context, id uuid.UUID, name string, gra
 	return grant, true, nil
 }
 
-func (f *fakeRepo) FindUserID(_ context.Context, name string) (uuid.UUID, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if id, ok := f.names[name]; ok {
-		return id, nil
-	}
-	return uuid.Nil, ErrNotFound
-}
-
-func (f *fakeRepo) FindTransaction(_ context.Context, key string) (StoredTransaction, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if t, ok := f.txs[key]; ok {
-		return t, nil
-	}
-	return StoredTransaction{}, ErrNoTransaction
-}
-
-func (f *fakeRepo) Move(_ context.Context, m Movement) error {
+// Move locks (the fake's mutex), loads what the real store loads, and
+// writes what decide decided.
+func (f *fakeRepo) Move(ctx context.Context, req MoveRequest, decide Decide) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.moveErr != nil {
 		return f.moveErr
 	}
 	if f.raceKey != nil {
-		f.txs[m.Key] = *f.raceKey
+		// A concurrent request recorded the key just before this one took
+		// the lock.
+		f.txs[req.Key] = *f.raceKey
 		f.raceKey = nil
-		return ErrDuplicateKey
 	}
-	if _, ok := f.txs[m.Key]; ok {
-		return ErrDuplicateKey
-	}
-	if _, ok := f.balances[m.To]; m.To != uuid.Nil && !ok {
-		return ErrAccountNotFound
-	}
-	if m.From != uuid.Nil {
-		b, ok := f.balances[m.From]
-		if !ok {
-			return ErrAccountNotFound
+	account := func(id uuid.UUID) *Account {
+		for name, nid := range f.names {
+			if nid == id {
+				if b, ok := f.balances[id]; ok {
+					return &Account{ID: id, Username: name, Balance: b}
+				}
+			}
 		}
-		if b < m.Amount {
-			// Recorded, as the real repository does: the refusal is the
-			// key's outcome.
-			f.txs[m.Key] = StoredTransaction{RequestHash: m.RequestHash, Refusal: ErrInsufficientFunds}
-			return ErrInsufficientFunds
+		return nil
+	}
+	var l Locked
+	if req.From != uuid.Nil {
+		l.From = account(req.From)
+	}
+	switch {
+	case req.To != uuid.Nil:
+		l.To = account(req.To)
+	case req.ToName != "":
+		if id, ok := f.names[req.ToName]; ok {
+			l.To = account(id)
 		}
-		f.balances[m.From] -= m.Amount
 	}
-	if m.To != uuid.Nil {
-		f.balances[m.To] += m.Amount
+	if t, ok := f.txs[req.Key]; ok {
+		l.Outcome = &t
 	}
-	f.txs[m.Key] = StoredTransaction{ID: m.ID, RequestHash: m.RequestHash}
-	f.moves = append(f.moves, m)
+	d, err := decide(ctx, l)
+	if err != nil {
+		return err
+	}
+	f.decisions = append(f.decisions, d)
+	m := d.Movement
+	switch d.Verdict {
+	case WriteRefusal:
+		f.txs[m.Key] = StoredTransaction{RequestHash: m.RequestHash, Refusal: ErrInsufficientFunds}
+	case WriteMovement:
+		if m.From != uuid.Nil {
+			f.balances[m.From] -= m.Amount
+		}
+		if m.To != uuid.Nil {
+			f.balances[m.To] += m.Amount
+		}
+		f.txs[m.Key] = StoredTransaction{ID: m.ID, RequestHash: m.RequestHash}
+		f.moves = append(f.moves, m)
+	}
 	return nil
 }
 

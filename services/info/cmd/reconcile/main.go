@@ -75,7 +75,8 @@ func run(ctx context.Context, cutoff time.Time) ([]reconcile.Diff, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	in := reconcile.Input{Ledger: ledger.Before, LedgerAll: ledger.All, Balances: ledger.Balances, Usernames: ledger.Usernames}
+	in := reconcile.Input{Ledger: ledger.Before, LedgerAll: ledger.All, Balances: ledger.Balances, Usernames: ledger.Usernames,
+		Transfers: ledger.Transfers, Running: ledger.Running}
 
 	store, err := clickhouse.Open(ctx, chCfg, log)
 	if err != nil {

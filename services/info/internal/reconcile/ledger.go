@@ -17,7 +17,29 @@ type Ledger struct {
 	All       map[string]Totals
 	Balances  map[string]int64
 	Usernames map[string]string
+	// Transfers: transfers summed per (user, direction, counterpart), from
+	// the transactions; Running: the coins service's running totals of the
+	// same (transfer_totals, what GET /api/info lists).
+	Transfers map[Pair]int64
+	Running   map[Pair]int64
 }
+
+// Pair is one line of a user's grouped history: what UserID received from
+// (Direction 1) or sent to (2) Counterpart.
+type Pair struct {
+	UserID      string
+	Direction   int
+	Counterpart string
+}
+
+// transfersSQL sums the transfers per (user, direction, counterpart), the
+// definition of transfer_totals.
+const transfersSQL = `
+SELECT to_user_id::text, 1, from_user_id::text, sum(amount)::bigint
+  FROM transactions WHERE kind = 'transfer' GROUP BY to_user_id, from_user_id
+UNION ALL
+SELECT from_user_id::text, 2, to_user_id::text, sum(amount)::bigint
+  FROM transactions WHERE kind = 'transfer' GROUP BY from_user_id, to_user_id`
 
 // entriesSQL: one ledger entry per (transaction, involved user), signed for
 // that user, in minor units.
@@ -36,8 +58,9 @@ GROUP BY user_id`
 // ReadLedger reads the coins service's tables in one READ ONLY, REPEATABLE
 // READ transaction, so balances and entries come from one snapshot. It is
 // the only code outside the coins service that reads them (an operations
-// tool), and it reads only transactions(from_user_id, to_user_id, amount,
-// created_at) and accounts(user_id, username, balance).
+// tool), and it reads only transactions(kind, from_user_id, to_user_id,
+// amount, created_at), accounts(user_id, username, balance) and
+// transfer_totals(user_id, direction, counterpart_id, total).
 func ReadLedger(ctx context.Context, pool *pgxpool.Pool, cutoff time.Time) (Ledger, error) {
 	l := Ledger{Balances: map[string]int64{}, Usernames: map[string]string{}}
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -46,6 +69,13 @@ func ReadLedger(ctx context.Context, pool *pgxpool.Pool, cutoff time.Time) (Ledg
 			return err
 		}
 		if l.All, err = entryTotals(ctx, tx, nil); err != nil {
+			return err
+		}
+		if l.Transfers, err = pairTotals(ctx, tx, transfersSQL); err != nil {
+			return err
+		}
+		if l.Running, err = pairTotals(ctx, tx,
+			`SELECT user_id::text, direction, counterpart_id::text, total FROM transfer_totals`); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT user_id::text, username, balance FROM accounts`)
@@ -87,6 +117,26 @@ func entryTotals(ctx context.Context, tx pgx.Tx, before *time.Time) (map[string]
 			return nil, fmt.Errorf("read ledger: %w", err)
 		}
 		out[user] = t
+	}
+	return out, rows.Err()
+}
+
+func pairTotals(ctx context.Context, tx pgx.Tx, query string) (map[Pair]int64, error) {
+	rows, err := tx.Query(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("read transfer totals: %w", err)
+	}
+	defer rows.Close()
+	out := map[Pair]int64{}
+	for rows.Next() {
+		var (
+			p     Pair
+			total int64
+		)
+		if err := rows.Scan(&p.UserID, &p.Direction, &p.Counterpart, &total); err != nil {
+			return nil, fmt.Errorf("read transfer totals: %w", err)
+		}
+		out[p] = total
 	}
 	return out, rows.Err()
 }

@@ -20,6 +20,8 @@ func TestReadLedger(t *testing.T) {
 		`CREATE TABLE accounts (user_id UUID PRIMARY KEY, username TEXT NOT NULL, balance BIGINT NOT NULL)`,
 		`CREATE TABLE transactions (id UUID PRIMARY KEY, kind TEXT NOT NULL, from_user_id UUID, to_user_id UUID,
 			amount BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL)`,
+		`CREATE TABLE transfer_totals (user_id UUID NOT NULL, direction SMALLINT NOT NULL, counterpart_id UUID NOT NULL,
+			total BIGINT NOT NULL)`,
 	} {
 		if _, err := pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
@@ -43,6 +45,11 @@ func TestReadLedger(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO accounts VALUES ($1, 'alice', 89500), ($2, 'bob', 102500)`, alice, bob); err != nil {
 		t.Fatal(err)
 	}
+	// bob's running total of what he sent alice is off by one coin.
+	if _, err := pool.Exec(ctx, `INSERT INTO transfer_totals VALUES ($1, 2, $2, 3000), ($2, 1, $1, 3000), ($2, 2, $1, 600), ($1, 1, $2, 500)`,
+		alice, bob); err != nil {
+		t.Fatal(err)
+	}
 
 	l, err := ReadLedger(ctx, pool, time.Now().Add(-time.Minute))
 	if err != nil {
@@ -61,5 +68,10 @@ func TestReadLedger(t *testing.T) {
 		History: map[string]Totals{alice: {3, 89000}, bob: {2, 103000}}}
 	if d := Compare(in); len(d) != 0 {
 		t.Fatalf("diffs = %v", d)
+	}
+	in.Transfers, in.Running = l.Transfers, l.Running
+	d := Compare(in)
+	if len(d) != 1 || d[0].UserID != bob || d[0].Problem != "sent to alice: running total 6 coins, transfers 5" {
+		t.Fatalf("diffs with the running totals = %v, want bob's line to alice", d)
 	}
 }

@@ -31,6 +31,11 @@ type Input struct {
 	// may be nil to skip that check.
 	Balances  map[string]int64
 	LedgerAll map[string]Totals
+	// Transfers (from the transactions) and Running (the coins service's
+	// running totals) check GET /api/info's grouped history against the
+	// ledger, line for line. Both may be nil to skip that check.
+	Transfers map[Pair]int64
+	Running   map[Pair]int64
 	// Usernames labels the report (may be nil).
 	Usernames map[string]string
 }
@@ -76,6 +81,19 @@ func Compare(in Input) []Diff {
 			}
 		}
 	}
+	if in.Transfers != nil && in.Running != nil {
+		dir := map[int]string{1: "received from", 2: "sent to"}
+		for p, sum := range in.Transfers {
+			if run := in.Running[p]; run != sum {
+				add(p.UserID, "%s %s: running total %s coins, transfers %s", dir[p.Direction], label(in, p.Counterpart), coins(run), coins(sum))
+			}
+		}
+		for p, run := range in.Running {
+			if _, ok := in.Transfers[p]; !ok {
+				add(p.UserID, "%s %s: running total %s coins, no transfers", dir[p.Direction], label(in, p.Counterpart), coins(run))
+			}
+		}
+	}
 	sort.Slice(diffs, func(i, j int) bool {
 		if diffs[i].UserID != diffs[j].UserID {
 			return diffs[i].UserID < diffs[j].UserID
@@ -83,6 +101,14 @@ func Compare(in Input) []Diff {
 		return diffs[i].Problem < diffs[j].Problem
 	})
 	return diffs
+}
+
+// label names a user in a problem: the username, else the id.
+func label(in Input, user string) string {
+	if name := in.Usernames[user]; name != "" {
+		return name
+	}
+	return user
 }
 
 // coins formats minor units as coins ("12", "-0.5").

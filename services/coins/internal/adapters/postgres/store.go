@@ -118,196 +118,256 @@ func (s *Store) OpenAccount(ctx context.Context, userID uuid.UUID, username stri
 	return balance, created, nil
 }
 
-// FindUserID implements app.Repository.
-func (s *Store) FindUserID(ctx context.Context, username string) (uuid.UUID, error) {
-	var id uuid.UUID
-	err := s.pool.QueryRow(ctx, `SELECT user_id FROM accounts WHERE username = $1`, username).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, app.ErrNotFound
-	}
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("find user: %w", err)
-	}
-	return id, nil
-}
-
-// FindTransaction implements app.Repository.
-func (s *Store) FindTransaction(ctx context.Context, key string) (app.StoredTransaction, error) {
-	var (
-		t    app.StoredTransaction
-		id   *uuid.UUID
-		code *string
-	)
-	// A key has one outcome, a transaction or a refusal; should both ever
-	// exist (the same key used by two payers at once, which no caller does)
-	// the transaction is the answer, so that money that moved is never
-	// reported as refused.
-	err := s.pool.QueryRow(ctx, `
-		SELECT id, request_hash, code FROM (
-		    SELECT 0 AS pref, id, request_hash, NULL::text AS code FROM transactions WHERE idempotency_key = $1
-		    UNION ALL
-		    SELECT 1, NULL, request_hash, code FROM refusals WHERE idempotency_key = $1
-		) o ORDER BY pref LIMIT 1`, key).Scan(&id, &t.RequestHash, &code)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, app.ErrNoTransaction
-	}
-	if err != nil {
-		return t, fmt.Errorf("find transaction: %w", err)
-	}
-	switch {
-	case id != nil:
-		t.ID = *id
-	case code != nil && *code == refusalInsufficientFunds:
-		t.Refusal = app.ErrInsufficientFunds
-	default:
-		return t, fmt.Errorf("find transaction %s: unknown refusal %v", key, code)
-	}
-	return t, nil
-}
-
-type lockedAccount struct {
-	username string
-	balance  int64
-}
-
-// Move implements app.Repository.
-func (s *Store) Move(ctx context.Context, m app.Movement) error {
-	var parties []uuid.UUID
-	for _, id := range []uuid.UUID{m.From, m.To} {
+// Move implements app.Repository in two round trips: one batch begins the
+// transaction, locks the accounts and reads the key's outcome; decide
+// rules; a second batch writes what it decided and commits (or, when
+// nothing is to be written, the transaction is rolled back).
+//
+// Before PostgreSQL, the movement queues for this process's stripes of the
+// accounts it knows by id (see accountLocks). A transfer's recipient is
+// known by name only until the first attempt resolves it; when that attempt
+// fails with a serialization failure (which a wait for the recipient's row
+// ends in), the next one queues for the recipient's stripe too.
+func (s *Store) Move(ctx context.Context, req app.MoveRequest, decide app.Decide) error {
+	known := make([]uuid.UUID, 0, 2)
+	for _, id := range []uuid.UUID{req.From, req.To} {
 		if id != uuid.Nil {
-			parties = append(parties, id)
+			known = append(known, id)
 		}
 	}
-	// The same order as ORDER BY user_id (uuid compares bytewise), which is
-	// the order the rows are locked in.
-	slices.SortFunc(parties, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
-	unlock, err := s.locks.lock(ctx, parties...)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	// refused: this attempt recorded a refusal (and committed it).
-	var refused bool
-	err = s.runTx(ctx, func(tx pgx.Tx) error {
-		refused = false
-		locked := make(map[uuid.UUID]lockedAccount, 2)
-		var recorded bool
-		lb := &pgx.Batch{}
-		// Lock first: at REPEATABLE READ the snapshot is taken by the first
-		// statement, so a lock wait that ends in 40001 wastes nothing.
-		lb.Queue(`SELECT user_id, username, balance FROM accounts WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE`, parties).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					var (
-						id uuid.UUID
-						a  lockedAccount
-					)
-					if err := rows.Scan(&id, &a.username, &a.balance); err != nil {
-						return fmt.Errorf("scan account: %w", err)
-					}
-					locked[id] = a
-				}
-				return rows.Err()
-			})
-		// Then, under the payer's lock, whether the key already has an
-		// outcome. Every keyed movement of a payer writes the payer's row,
-		// a refusal included (below), so whoever takes the lock next either
-		// has a snapshot that shows this outcome or fails with 40001 and
-		// retries with one that does: two requests with one key can never
-		// end one refused and one paid.
-		// now() is the transaction's start time, the created_at the
-		// transaction row gets below: the event can be built before the
-		// write and go out in the write's round trip.
-		var at time.Time
-		lb.Queue(`SELECT now(), EXISTS (SELECT 1 FROM transactions WHERE idempotency_key = $1)
-		             OR EXISTS (SELECT 1 FROM refusals WHERE idempotency_key = $1)`, m.Key).
-			QueryRow(func(r pgx.Row) error { return r.Scan(&at, &recorded) })
-		if err := tx.SendBatch(ctx, lb).Close(); err != nil {
-			return fmt.Errorf("lock accounts: %w", err)
-		}
-		if recorded {
-			return app.ErrDuplicateKey
-		}
-		var ids []uuid.UUID
-		var deltas []int64
-		from, to := locked[m.From], locked[m.To]
-		if _, ok := locked[m.From]; m.From != uuid.Nil && !ok {
-			return app.ErrAccountNotFound
-		}
-		if _, ok := locked[m.To]; m.To != uuid.Nil && !ok {
-			if m.Kind == events.KindTransfer {
-				return app.ErrUnknownRecipient
-			}
-			return app.ErrAccountNotFound
-		}
-		if m.From != uuid.Nil {
-			if from.balance < m.Amount {
-				refused = true
-				return recordRefusal(ctx, tx, m)
-			}
-			ids, deltas = append(ids, m.From), append(deltas, -m.Amount)
-		}
-		if m.To != uuid.Nil {
-			ids, deltas = append(ids, m.To), append(deltas, m.Amount)
-		}
-
-		ev, err := outbox.Args(transactionEvent(m, from.username, to.username, at))
+	var last error
+	for i := range s.attempts {
+		unlock, err := s.locks.lock(ctx, known...)
 		if err != nil {
 			return err
 		}
-		b := &pgx.Batch{}
-		// The transaction row first: a lost race for the key fails here,
-		// before any balance changes.
-		b.Queue(`INSERT INTO transactions (id, idempotency_key, kind, from_user_id, to_user_id, amount, reason, request_hash)
-		         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			m.ID, m.Key, m.Kind, nullID(m.From), nullID(m.To), m.Amount, m.Reason, m.RequestHash)
-		b.Queue(`UPDATE accounts a SET balance = a.balance + d.delta
-		         FROM unnest($1::uuid[], $2::bigint[]) AS d(user_id, delta) WHERE a.user_id = d.user_id`, ids, deltas)
-		b.Queue(`INSERT INTO ledger_entries (transaction_id, user_id, delta, created_at)
-		         SELECT $1, d.user_id, d.delta, now() FROM unnest($2::uuid[], $3::bigint[]) AS d(user_id, delta)`,
-			m.ID, ids, deltas)
-		b.Queue(`INSERT INTO outbox (`+outbox.InsertColumns+`) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING`, ev...)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("record %s: %w", m.Kind, err)
+		var resolved uuid.UUID
+		err = s.moveOnce(ctx, req, decide, &resolved)
+		unlock()
+		if err == nil || !retryable(err) {
+			return err
 		}
-		return nil
-	})
-	switch {
-	case err == nil && refused:
-		return app.ErrInsufficientFunds
-	case err == nil:
-		return nil
-	case isUnique(err, constraintKey), isUnique(err, constraintRefusalKey):
-		return fmt.Errorf("%w: %w", app.ErrDuplicateKey, err)
-	case postgres.IsCheckViolation(err):
-		// The balance CHECK backs the explicit test above.
-		return fmt.Errorf("%w: %w", app.ErrInsufficientFunds, err)
+		last = err
+		if resolved != uuid.Nil && !slices.Contains(known, resolved) {
+			known = append(known, resolved)
+		}
+		if err := postgres.Backoff(ctx, i); err != nil {
+			return fmt.Errorf("%w: %w", err, last)
+		}
 	}
-	return err
+	return fmt.Errorf("%w: %w after %d attempts: %w", app.ErrBusy, postgres.ErrRetriesExhausted, s.attempts, last)
 }
 
-// recordRefusal records, in the movement's transaction, that m was refused
-// for insufficient funds: the refusal becomes the outcome of m.Key, and a
-// later request with the key gets it again instead of a new try (see
-// app.Service.replay for why). It also writes the payer's row, without
-// changing it, so that a refusal serialises with the payer's other keyed
-// movements exactly as a payment does: a request with the same key that
-// waited for the row lock fails with 40001 and, retried, sees the refusal.
-// Without that write it would go on with its snapshot from before the
-// refusal and not see it: the same request would read the same balance and
-// be refused again (a top-up in between writes the row, which forces the
-// retry), but a different request with the key, for a smaller amount, would
-// pay, and the key would have two outcomes.
-func recordRefusal(ctx context.Context, tx pgx.Tx, m app.Movement) error {
+// retryable: a serialization failure or deadlock, or a lost race for the
+// idempotency key (its winner committed: the next attempt reads its
+// outcome).
+func retryable(err error) bool {
+	return postgres.IsRetryable(err) || isUnique(err, constraintKey) || isUnique(err, constraintRefusalKey)
+}
+
+// lockSQL locks the accounts of a movement in user id order (the order
+// every movement locks in, so two cannot deadlock): the payer and payee by
+// id ($1), the payee of a transfer by username ($2, ” for none; no
+// account has an empty name).
+const lockSQL = `SELECT user_id, username, balance FROM accounts
+		WHERE user_id = ANY($1) OR username = $2 ORDER BY user_id FOR UPDATE`
+
+// outcomeSQL reads the transaction's time and the key's outcome, if any: a
+// transaction or a refusal. Should both ever exist (one key used by two
+// payers at once, which no caller does) the transaction is the answer, so
+// that money that moved is never reported as refused. now() is the
+// transaction's start, the created_at its rows get: the event is built
+// before the write and goes out in the write's round trip.
+const outcomeSQL = `SELECT now(), o.id, o.request_hash, o.code FROM (SELECT) one LEFT JOIN LATERAL (
+		    SELECT 0 AS pref, id, request_hash, NULL::text AS code FROM transactions WHERE idempotency_key = $1
+		    UNION ALL
+		    SELECT 1, NULL, request_hash, code FROM refusals WHERE idempotency_key = $1
+		    ORDER BY pref LIMIT 1
+		) o ON true`
+
+// moveOnce is one attempt of Move on a connection of its own. resolved
+// gets the payee's id once the lock has read it.
+func (s *Store) moveOnce(ctx context.Context, req app.MoveRequest, decide app.Decide, resolved *uuid.UUID) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	// A connection left inside a transaction is closed by Release, never
+	// reused; every path below ends the transaction or fails.
+	defer conn.Release()
+	ended := false
+	defer func() {
+		if !ended {
+			rollback(conn)
+		}
+	}()
+
+	var ids []uuid.UUID
+	for _, id := range []uuid.UUID{req.From, req.To} {
+		if id != uuid.Nil {
+			ids = append(ids, id)
+		}
+	}
+	var (
+		l     app.Locked
+		found []app.Account
+		id    *uuid.UUID
+		hash  *string
+		code  *string
+	)
+	// Lock first: at REPEATABLE READ the snapshot is taken by the first
+	// statement, so a lock wait that ends in 40001 wastes nothing, and the
+	// outcome read after it sees every outcome committed under the payer's
+	// lock. Every keyed movement of a payer writes the payer's row, a
+	// refusal included, so whoever takes the lock next either has a
+	// snapshot that shows the outcome or fails with 40001 and retries with
+	// one that does: two requests with one key can never end one refused
+	// and one paid.
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ`)
+	b.Queue(lockSQL, ids, req.ToName).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var a app.Account
+			if err := rows.Scan(&a.ID, &a.Username, &a.Balance); err != nil {
+				return fmt.Errorf("scan account: %w", err)
+			}
+			found = append(found, a)
+		}
+		return rows.Err()
+	})
+	b.Queue(outcomeSQL, req.Key).QueryRow(func(r pgx.Row) error { return r.Scan(&l.At, &id, &hash, &code) })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("lock accounts: %w", err)
+	}
+	for i := range found {
+		a := &found[i]
+		if a.ID == req.From {
+			l.From = a
+		}
+		if (req.To != uuid.Nil && a.ID == req.To) || (req.ToName != "" && a.Username == req.ToName) {
+			l.To, *resolved = a, a.ID
+		}
+	}
+	switch {
+	case id != nil:
+		l.Outcome = &app.StoredTransaction{ID: *id, RequestHash: *hash}
+	case code != nil && *code == refusalInsufficientFunds:
+		l.Outcome = &app.StoredTransaction{RequestHash: *hash, Refusal: app.ErrInsufficientFunds}
+	case code != nil:
+		return fmt.Errorf("key %s: unknown refusal %q", req.Key, *code)
+	}
+
+	d, err := decide(ctx, l)
+	if err != nil {
+		return err
+	}
+	if !d.CommitBy.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.CommitBy)
+		defer cancel()
+	}
+	w := &pgx.Batch{}
+	switch d.Verdict {
+	case app.WriteNothing:
+		return nil
+	case app.WriteRefusal:
+		queueRefusal(w, d.Movement)
+	case app.WriteMovement:
+		if err := queueMovement(w, d.Movement, l); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown verdict %d", d.Verdict)
+	}
+	w.Queue(`COMMIT`)
+	err = conn.SendBatch(ctx, w).Close()
+	if err == nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		err = errors.New("commit did not end the transaction")
+	}
+	if err != nil {
+		if postgres.IsCheckViolation(err) {
+			// The balance CHECK backs decide's test of the funds.
+			return fmt.Errorf("record %s: %w: %w", d.Movement.Kind, app.ErrInsufficientFunds, err)
+		}
+		return fmt.Errorf("record %s: %w", d.Movement.Kind, err)
+	}
+	ended = true
+	return nil
+}
+
+// rollback ends a transaction that is not to commit. When that fails the
+// connection is closed, which ends the transaction on the server side.
+func rollback(conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil {
+		_ = conn.Conn().Close(ctx)
+	}
+}
+
+// queueMovement queues the writes of m: the transaction row first (a lost
+// race for the key fails there, before any balance changes), the
+// balances, the ledger entries, the event, and for a transfer the running
+// totals of both parties.
+func queueMovement(b *pgx.Batch, m app.Movement, l app.Locked) error {
+	var (
+		ids    []uuid.UUID
+		deltas []int64
+		from   app.Account
+		to     app.Account
+	)
+	if m.From != uuid.Nil {
+		from = *l.From
+		ids, deltas = append(ids, m.From), append(deltas, -m.Amount)
+	}
+	if m.To != uuid.Nil {
+		to = *l.To
+		ids, deltas = append(ids, m.To), append(deltas, m.Amount)
+	}
+	ev, err := outbox.Args(transactionEvent(m, from.Username, to.Username, l.At))
+	if err != nil {
+		return err
+	}
+	b.Queue(`INSERT INTO transactions (id, idempotency_key, kind, from_user_id, to_user_id, amount, reason, request_hash)
+	         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		m.ID, m.Key, m.Kind, nullID(m.From), nullID(m.To), m.Amount, m.Reason, m.RequestHash)
+	b.Queue(`UPDATE accounts a SET balance = a.balance + d.delta
+	         FROM unnest($1::uuid[], $2::bigint[]) AS d(user_id, delta) WHERE a.user_id = d.user_id`, ids, deltas)
+	b.Queue(`INSERT INTO ledger_entries (transaction_id, user_id, delta, created_at)
+	         SELECT $1, d.user_id, d.delta, now() FROM unnest($2::uuid[], $3::bigint[]) AS d(user_id, delta)`,
+		m.ID, ids, deltas)
+	b.Queue(`INSERT INTO outbox (`+outbox.InsertColumns+`) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING`, ev...)
+	if m.Kind == events.KindTransfer {
+		// Both rows are written only by transfers between these two
+		// accounts, whose row locks this transaction holds.
+		b.Queue(`INSERT INTO transfer_totals (user_id, direction, counterpart_id, counterpart_name, total)
+		         VALUES ($1, 1, $2, $3, $5), ($2, 2, $1, $4, $5)
+		         ON CONFLICT (user_id, direction, counterpart_id) DO UPDATE SET total = transfer_totals.total + EXCLUDED.total`,
+			m.To, m.From, from.Username, to.Username, m.Amount)
+	}
+	return nil
+}
+
+// queueRefusal queues the record that m was refused for insufficient
+// funds: the refusal becomes the outcome of m.Key, and a later request with
+// the key gets it again instead of a new try (see app's decide for why).
+// It also writes the payer's row, without changing it, so that a refusal
+// serialises with the payer's other keyed movements exactly as a payment
+// does: a request with the same key that waited for the row lock fails
+// with 40001 and, retried, sees the refusal. Without that write it would go
+// on with its snapshot from before the refusal and not see it: the same
+// request would read the same balance and be refused again (a top-up in
+// between writes the row, which forces the retry), but a different request
+// with the key, for a smaller amount, would pay, and the key would have two
+// outcomes.
+func queueRefusal(b *pgx.Batch, m app.Movement) {
 	b.Queue(`INSERT INTO refusals (idempotency_key, kind, from_user_id, to_user_id, amount, code, request_hash)
 	         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		m.Key, m.Kind, m.From, nullID(m.To), m.Amount, refusalInsufficientFunds, m.RequestHash)
 	b.Queue(`UPDATE accounts SET balance = balance WHERE user_id = $1`, m.From)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("record refusal of %s: %w", m.Kind, err)
-	}
-	return nil
 }
 
 // transactionEvent is the event of a recorded transaction (amounts in
@@ -347,22 +407,16 @@ func (s *Store) Balance(ctx context.Context, userID uuid.UUID) (int64, error) {
 	return b, nil
 }
 
-// historySQL sums a user's transfers per counterpart ($1), ordered by
-// username bytewise (COLLATE "C": the same order whatever the database
-// locale); part is 1 for received, 2 for sent.
+// historySQL lists a user's ($1) transfer totals per counterpart: part 1
+// received, 2 sent (transfer_totals.direction).
 const historySQL = `
-		SELECT g.part, a.username, g.total FROM (
-		    SELECT 1 AS part, from_user_id AS counterpart, sum(amount)::bigint AS total
-		      FROM transactions WHERE kind = 'transfer' AND to_user_id = $1 GROUP BY from_user_id
-		    UNION ALL
-		    SELECT 2, to_user_id, sum(amount)::bigint
-		      FROM transactions WHERE kind = 'transfer' AND from_user_id = $1 GROUP BY to_user_id
-		) g JOIN accounts a ON a.user_id = g.counterpart`
+		SELECT direction::int AS part, counterpart_name AS username, total FROM transfer_totals WHERE user_id = $1`
 
 // History implements app.Repository: transfers only, summed per
-// counterpart.
+// counterpart, ordered by username bytewise (the column's collation is
+// "C").
 func (s *Store) History(ctx context.Context, userID uuid.UUID) (app.History, error) {
-	o, _, err := s.overview(ctx, `SELECT * FROM (`+historySQL+`) h ORDER BY part, username COLLATE "C"`, userID)
+	o, _, err := s.overview(ctx, `SELECT * FROM (`+historySQL+`) h ORDER BY part, username`, userID)
 	if err != nil {
 		return app.History{}, fmt.Errorf("history: %w", err)
 	}
@@ -373,8 +427,8 @@ func (s *Store) History(ctx context.Context, userID uuid.UUID) (app.History, err
 // in one statement, so from one snapshot and in one round trip.
 func (s *Store) Overview(ctx context.Context, userID uuid.UUID) (app.Overview, error) {
 	o, found, err := s.overview(ctx, `SELECT * FROM (
-		SELECT 0 AS part, ''::text AS username, balance AS total FROM accounts WHERE user_id = $1
-		UNION ALL`+historySQL+`) h ORDER BY part, username COLLATE "C"`, userID)
+		SELECT 0 AS part, ''::text COLLATE "C" AS username, balance AS total FROM accounts WHERE user_id = $1
+		UNION ALL`+historySQL+`) h ORDER BY part, username`, userID)
 	if err != nil {
 		return app.Overview{}, fmt.Errorf("overview: %w", err)
 	}

@@ -106,6 +106,9 @@ func (e *env) checkLedger(t testing.TB) {
 		WHERE total <> minted`); n != 0 {
 		t.Error("total of balances differs from grants + credits - purchases")
 	}
+	if n := e.count(t, totalsDriftSQL); n != 0 {
+		t.Errorf("%d transfer totals differ from the transfers in the ledger", n)
+	}
 }
 
 func TestOpenAccountTwice(t *testing.T) {

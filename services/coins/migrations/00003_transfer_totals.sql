@@ -1,0 +1,44 @@
+-- +goose Up
+-- Per-counterpart running totals of transfers: what GET /api/info lists as
+-- the grouped history. Kept by every transfer in the transaction that
+-- records it, so reading a user's history is one index range of a row per
+-- counterpart, whatever the length of the history. The ledger stays the
+-- truth: transfer_totals equals the transfers in transactions summed per
+-- (user, direction, counterpart), which the reconcile command and the
+-- store's tests check.
+--
+-- direction 1: received from counterpart; 2: sent to counterpart. The
+-- counterpart's username is kept beside its id (usernames never change and
+-- accounts are never deleted), so the read needs no join; COLLATE "C" is
+-- the order the history is listed in (bytewise, whatever the database
+-- locale).
+CREATE TABLE transfer_totals (
+    user_id           UUID     NOT NULL REFERENCES accounts (user_id),
+    direction         SMALLINT NOT NULL CHECK (direction IN (1, 2)),
+    counterpart_id    UUID     NOT NULL REFERENCES accounts (user_id),
+    counterpart_name  TEXT     COLLATE "C" NOT NULL,
+    total             BIGINT   NOT NULL CHECK (total > 0),
+    CONSTRAINT transfer_totals_pk PRIMARY KEY (user_id, direction, counterpart_id)
+);
+
+-- The totals of the history recorded before this migration.
+INSERT INTO transfer_totals (user_id, direction, counterpart_id, counterpart_name, total)
+SELECT t.to_user_id, 1, t.from_user_id, a.username, sum(t.amount)
+  FROM transactions t JOIN accounts a ON a.user_id = t.from_user_id
+ WHERE t.kind = 'transfer' GROUP BY t.to_user_id, t.from_user_id, a.username;
+INSERT INTO transfer_totals (user_id, direction, counterpart_id, counterpart_name, total)
+SELECT t.from_user_id, 2, t.to_user_id, a.username, sum(t.amount)
+  FROM transactions t JOIN accounts a ON a.user_id = t.to_user_id
+ WHERE t.kind = 'transfer' GROUP BY t.from_user_id, t.to_user_id, a.username;
+
+-- The history is no longer aggregated from transactions: the two partial
+-- indexes that served it only cost every transfer two index inserts.
+DROP INDEX transactions_sent_idx;
+DROP INDEX transactions_received_idx;
+
+-- +goose Down
+CREATE INDEX transactions_sent_idx ON transactions (from_user_id, to_user_id) INCLUDE (amount)
+    WHERE kind = 'transfer';
+CREATE INDEX transactions_received_idx ON transactions (to_user_id, from_user_id) INCLUDE (amount)
+    WHERE kind = 'transfer';
+DROP TABLE IF EXISTS transfer_totals;
