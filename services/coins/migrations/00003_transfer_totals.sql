@@ -1,7 +1,7 @@
 -- +goose Up
 -- Per-counterpart running totals of transfers: what GET /api/info lists as
--- the grouped history. Kept by every transfer in the transaction that
--- records it, so reading a user's history is one index range of a row per
+-- the grouped history. Kept by every transfer, in the statement that
+-- records it (the trigger below), so reading a user's history is one index range of a row per
 -- counterpart, whatever the length of the history. The ledger stays the
 -- truth: transfer_totals equals the transfers in transactions summed per
 -- (user, direction, counterpart), which the reconcile command and the
@@ -20,6 +20,31 @@ CREATE TABLE transfer_totals (
     total             BIGINT   NOT NULL CHECK (total > 0),
     CONSTRAINT transfer_totals_pk PRIMARY KEY (user_id, direction, counterpart_id)
 );
+
+-- Kept by the database, not by the code that inserts the transfer: a
+-- trigger adds each transfer to both parties' totals inside the INSERT, so
+-- every writer keeps them exact, replicas of the previous version during a
+-- rolling upgrade included. Both rows are written only by transfers between
+-- these two accounts, whose row locks the movement already holds.
+-- +goose StatementBegin
+CREATE FUNCTION transfer_totals_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO transfer_totals AS tt (user_id, direction, counterpart_id, counterpart_name, total)
+    SELECT NEW.to_user_id, 1, NEW.from_user_id, a.username, NEW.amount FROM accounts a WHERE a.user_id = NEW.from_user_id
+    UNION ALL
+    SELECT NEW.from_user_id, 2, NEW.to_user_id, a.username, NEW.amount FROM accounts a WHERE a.user_id = NEW.to_user_id
+    ON CONFLICT (user_id, direction, counterpart_id) DO UPDATE SET total = tt.total + EXCLUDED.total;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+-- No transfer may commit between the backfill's snapshot and the trigger:
+-- writers wait for this migration (a few seconds per million transfers).
+LOCK TABLE transactions IN SHARE MODE;
+
+CREATE TRIGGER transactions_transfer_totals AFTER INSERT ON transactions
+    FOR EACH ROW WHEN (NEW.kind = 'transfer') EXECUTE FUNCTION transfer_totals_add();
 
 -- The totals of the history recorded before this migration.
 INSERT INTO transfer_totals (user_id, direction, counterpart_id, counterpart_name, total)
@@ -41,4 +66,6 @@ CREATE INDEX transactions_sent_idx ON transactions (from_user_id, to_user_id) IN
     WHERE kind = 'transfer';
 CREATE INDEX transactions_received_idx ON transactions (to_user_id, from_user_id) INCLUDE (amount)
     WHERE kind = 'transfer';
+DROP TRIGGER IF EXISTS transactions_transfer_totals ON transactions;
+DROP FUNCTION IF EXISTS transfer_totals_add();
 DROP TABLE IF EXISTS transfer_totals;

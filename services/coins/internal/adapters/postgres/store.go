@@ -309,9 +309,9 @@ func rollback(conn *pgxpool.Conn) {
 }
 
 // queueMovement queues the writes of m: the transaction row first (a lost
-// race for the key fails there, before any balance changes), the
-// balances, the ledger entries, the event, and for a transfer the running
-// totals of both parties.
+// race for the key fails there, before any balance changes; for a transfer
+// its trigger adds it to both parties' transfer_totals), the balances, the
+// ledger entries and the event.
 func queueMovement(b *pgx.Batch, m app.Movement, l app.Locked) error {
 	var (
 		ids    []uuid.UUID
@@ -340,14 +340,6 @@ func queueMovement(b *pgx.Batch, m app.Movement, l app.Locked) error {
 	         SELECT $1, d.user_id, d.delta, now() FROM unnest($2::uuid[], $3::bigint[]) AS d(user_id, delta)`,
 		m.ID, ids, deltas)
 	b.Queue(`INSERT INTO outbox (`+outbox.InsertColumns+`) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING`, ev...)
-	if m.Kind == events.KindTransfer {
-		// Both rows are written only by transfers between these two
-		// accounts, whose row locks this transaction holds.
-		b.Queue(`INSERT INTO transfer_totals (user_id, direction, counterpart_id, counterpart_name, total)
-		         VALUES ($1, 1, $2, $3, $5), ($2, 2, $1, $4, $5)
-		         ON CONFLICT (user_id, direction, counterpart_id) DO UPDATE SET total = transfer_totals.total + EXCLUDED.total`,
-			m.To, m.From, from.Username, to.Username, m.Amount)
-	}
 	return nil
 }
 

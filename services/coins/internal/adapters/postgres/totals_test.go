@@ -4,16 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/merchshop/merchshop/pkg/events"
+	"github.com/merchshop/merchshop/pkg/outbox"
+	"github.com/merchshop/merchshop/pkg/postgres"
+	"github.com/merchshop/merchshop/pkg/postgres/pgtest"
 
 	pgstore "github.com/merchshop/merchshop/services/coins/internal/adapters/postgres"
 	"github.com/merchshop/merchshop/services/coins/internal/app"
+	"github.com/merchshop/merchshop/services/coins/internal/testdb"
+	"github.com/merchshop/merchshop/services/coins/migrations"
 )
 
 // totalsDriftSQL counts the rows where the running totals of the history
@@ -130,4 +137,68 @@ func TestHotRecipientByName(t *testing.T) {
 		t.Fatalf("recipient's overview %+v %v", o, err)
 	}
 	e.checkLedger(t)
+}
+
+// Upgrading a database with history: migration 00003 fills the running
+// totals from the transfers recorded before it, and from then on the
+// trigger keeps them, for writers that know nothing of them too.
+func TestTotalsMigrationKeepsEarlierHistory(t *testing.T) {
+	pool := pgtest.Pool(t, testdb.EnvDSN, 4)
+	ctx := ctxT(t)
+	if err := outbox.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	for _, name := range []string{"00001_ledger.sql", "00002_refusals.sql"} {
+		data, err := fs.ReadFile(migrations.FS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: data}
+	}
+	if err := postgres.Migrate(ctx, pool, before, ".", "schema_version"); err != nil {
+		t.Fatal(err)
+	}
+	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	names := []string{"alice", "Борис", "中村"}
+	// What the previous version wrote: accounts and transfers, no totals.
+	write := func(from, to int, amount int64) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `INSERT INTO transactions (id, idempotency_key, kind, from_user_id, to_user_id, amount, request_hash)
+			VALUES ($1, $2, 'transfer', $3, $4, $5, 'h')`, uuid.New(), uuid.NewString(), ids[from], ids[to], amount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range ids {
+		if _, err := pool.Exec(ctx, `INSERT INTO accounts (user_id, username, balance) VALUES ($1, $2, 100000)`, id, names[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, 1, 500)
+	write(0, 1, 700)
+	write(1, 0, 100)
+	write(2, 0, 300)
+	if err := postgres.Migrate(ctx, pool, migrations.FS, ".", "schema_version"); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{pool: pool, svc: app.New(pgstore.New(pool, 0), nil)}
+	if n := e.count(t, `SELECT count(*) FROM transfer_totals`); n != 6 {
+		t.Fatalf("%d totals after the backfill, want 6", n)
+	}
+	if n := e.count(t, totalsDriftSQL); n != 0 {
+		t.Fatalf("%d totals differ from the history recorded before the migration", n)
+	}
+	// A writer of the previous version, after the migration.
+	write(1, 2, 900)
+	if n := e.count(t, totalsDriftSQL); n != 0 {
+		t.Fatalf("%d totals differ after a transfer written without them", n)
+	}
+	o, err := e.svc.Overview(ctx, ids[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{Balance:1000 History:{Received:[{Username:Борис Amount:1} {Username:中村 Amount:3}] Sent:[{Username:Борис Amount:12}]}}"
+	if got := fmt.Sprintf("%+v", o); got != want {
+		t.Fatalf("overview %s, want %s", got, want)
+	}
 }
