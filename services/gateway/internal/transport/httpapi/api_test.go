@@ -2,11 +2,14 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -168,9 +171,10 @@ func TestErrorMapping(t *testing.T) {
 		{status.Error(codes.AlreadyExists, "already there"), 400, "already there"},
 		{status.Error(codes.OutOfRange, "too far"), 400, "too far"},
 		{status.Error(codes.Unauthenticated, "session expired"), 401, "session expired"},
-		{status.Error(codes.ResourceExhausted, "slow down"), 429, "too many requests"},
-		{status.Error(codes.Unavailable, "dial tcp 10.0.0.1:5432: connection refused"), 500, "service temporarily unavailable"},
-		{status.Error(codes.DeadlineExceeded, "context deadline exceeded"), 500, "service temporarily unavailable"},
+		{status.Error(codes.ResourceExhausted, "bcrypt pool full"), 503, "service temporarily unavailable"},
+		{status.Error(codes.Unavailable, "dial tcp 10.0.0.1:5432: connection refused"), 503, "service temporarily unavailable"},
+		{status.Error(codes.DeadlineExceeded, "context deadline exceeded"), 503, "service temporarily unavailable"},
+		{status.Error(codes.Aborted, "please retry"), 503, "service temporarily unavailable"},
 		{status.Error(codes.Internal, `pq: relation "ledger" does not exist`), 500, "internal error"},
 		{status.Error(codes.Unknown, "panic: boom"), 500, "internal error"},
 		{status.Error(codes.PermissionDenied, "secret"), 500, "internal error"},
@@ -178,9 +182,21 @@ func TestErrorMapping(t *testing.T) {
 	for _, c := range cases {
 		t.Run(status.Code(c.err).String(), func(t *testing.T) {
 			e.w.setFail(c.err)
-			wantError(t, e.do("POST", "/api/sendCoin", `{"toUser":"bob","amount":1}`, auth...), c.status, c.msg)
-			wantError(t, e.do("GET", "/api/info", "", auth...), c.status, c.msg)
-			wantError(t, e.do("GET", "/api/merch", ""), c.status, c.msg)
+			for _, r := range []reply{
+				e.do("POST", "/api/sendCoin", `{"toUser":"bob","amount":1}`, auth...),
+				e.do("GET", "/api/info", "", auth...),
+				e.do("GET", "/api/merch", ""),
+			} {
+				wantError(t, r, c.status, c.msg)
+				// A 503 passes: it says when to retry; nothing else does.
+				want := ""
+				if c.status == 503 {
+					want = "1"
+				}
+				if got := r.resp.Header.Get("Retry-After"); got != want {
+					t.Errorf("Retry-After %q, want %q", got, want)
+				}
+			}
 		})
 	}
 }
@@ -308,4 +324,50 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	wantJSON(t, e.do("GET", "/api/info", "", auth...), 200,
 		`{"coins":790,"inventory":[],"coinHistory":{"received":[],"sent":[{"toUser":"bob","amount":210}]}}`)
+}
+
+// wait receives from ch or fails the test after a generous deadline.
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// A client that goes away cancels the backend call it was waiting for: the
+// request's context reaches the backends.
+func TestClientGoneCancelsBackendCall(t *testing.T) {
+	e := newEnv(t, envOption{})
+	tok := e.login("alice")
+	s := newStall(1)
+	e.w.stall.Store(s)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/info", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := e.srv.Client().Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		done <- err
+	}()
+	wait(t, s.entered, "the backend call")
+	cancel()
+	if err := wait(t, s.ended, "the backend call to end"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("backend call ended with %v, want context.Canceled", err)
+	}
+	if err := wait(t, done, "the client"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v", err)
+	}
 }

@@ -107,7 +107,7 @@ func TestAuthMiddleware(t *testing.T) {
 func TestKeysNotLoadedYet(t *testing.T) {
 	e := newEnv(t, envOption{noKeys: true})
 	tok := e.login("alice") // login is public and needs no keys
-	wantError(t, e.do("GET", "/api/info", "", bearer(tok)...), 500, "service temporarily unavailable")
+	wantError(t, e.do("GET", "/api/info", "", bearer(tok)...), 503, "service temporarily unavailable")
 	// A request without a token is still refused as such.
 	wantError(t, e.do("GET", "/api/info", ""), 401, "missing authorization header")
 	if r := e.do("GET", "/api/merch", ""); r.status != 200 {

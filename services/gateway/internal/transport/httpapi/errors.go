@@ -18,6 +18,11 @@ const (
 	msgInternal    = "internal error"
 )
 
+// retryAfterUnavailable is the Retry-After of every 503: overload and
+// outages are expected to pass within seconds, and a client that retries
+// sooner only adds to the load.
+const retryAfterUnavailable = "1"
+
 // statusClientClosed is recorded (never seen by anyone) when the client went
 // away before the answer, so that it does not count as a server error.
 const statusClientClosed = 499
@@ -36,8 +41,13 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	h.Del("Content-Length")
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if code == http.StatusUnauthorized {
+	switch code {
+	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="merchshop"`)
+	case http.StatusServiceUnavailable:
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", retryAfterUnavailable)
+		}
 	}
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
@@ -46,6 +56,12 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // HTTPStatus maps a gRPC status to the HTTP status and the message the
 // client sees. Messages of the codes that mean bad input are written by the
 // backends for users and pass through; the others are replaced.
+//
+// The codes of a failure that passes (a backend down, overloaded or busy,
+// a deadline, coins' Aborted "please retry" after its retries) are 503 with
+// Retry-After: the request may be repeated (with its Idempotency-Key, for
+// the money-moving routes). 500 is left for what a retry will not fix: a
+// bug (Internal, Unknown, anything unexpected).
 func HTTPStatus(st *status.Status) (int, string) {
 	msg := st.Message()
 	switch st.Code() {
@@ -53,10 +69,8 @@ func HTTPStatus(st *status.Status) (int, string) {
 		return http.StatusBadRequest, orDefault(msg, "bad request")
 	case codes.Unauthenticated:
 		return http.StatusUnauthorized, orDefault(msg, "unauthorized")
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests, "too many requests"
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Aborted:
-		return http.StatusInternalServerError, msgUnavailable
+	case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded, codes.Aborted, codes.Canceled:
+		return http.StatusServiceUnavailable, msgUnavailable
 	default:
 		return http.StatusInternalServerError, msgInternal
 	}
@@ -86,7 +100,7 @@ func (h *Handler) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 	}
 	st := status.Convert(err)
 	code, msg := HTTPStatus(st)
-	if code == http.StatusInternalServerError {
+	if code >= http.StatusInternalServerError {
 		method, _ := runtime.RPCMethod(ctx)
 		if r.Context().Err() != nil {
 			// The client is gone; nobody reads this answer.
@@ -94,7 +108,13 @@ func (h *Handler) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 			w.WriteHeader(statusClientClosed)
 			return
 		}
-		h.log.Error("request failed", "method", method, "path", r.URL.Path, "code", st.Code().String(), "error", st.Message())
+		if code == http.StatusServiceUnavailable {
+			// Overload and outages: counted by http_requests_total{code="503"};
+			// a line per request would add to the overload.
+			h.log.Debug("request failed, may be retried", "method", method, "path", r.URL.Path, "code", st.Code().String(), "error", st.Message())
+		} else {
+			h.log.Error("request failed", "method", method, "path", r.URL.Path, "code", st.Code().String(), "error", st.Message())
+		}
 	}
 	writeError(w, code, msg)
 }

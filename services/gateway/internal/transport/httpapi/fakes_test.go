@@ -86,6 +86,33 @@ type world struct {
 	failWith atomic.Pointer[error]
 	// authDown makes GetPublicKeys fail.
 	authDown atomic.Bool
+	// stall, when set, holds every GetInfo call (see stall).
+	stall atomic.Pointer[stall]
+}
+
+// stall holds backend calls in flight: each call says it entered, then
+// waits until release is closed or its context ends, and reports which.
+type stall struct {
+	entered chan struct{} // one send per call (buffered)
+	release chan struct{}
+	ended   chan error // nil: released; else the context's error (buffered)
+}
+
+func newStall(calls int) *stall {
+	return &stall{entered: make(chan struct{}, calls), release: make(chan struct{}), ended: make(chan error, calls)}
+}
+
+// hold is a call's part of the stall.
+func (s *stall) hold(ctx context.Context) error {
+	s.entered <- struct{}{}
+	select {
+	case <-s.release:
+		s.ended <- nil
+		return nil
+	case <-ctx.Done():
+		s.ended <- ctx.Err()
+		return status.FromContextError(ctx.Err()).Err()
+	}
 }
 
 func newWorld() *world {
@@ -332,8 +359,13 @@ func sortedTotals(m map[string]int64) []*infov1.CounterpartTotal {
 	return out
 }
 
-func (f *fakeInfo) GetInfo(_ context.Context, req *infov1.GetInfoRequest) (*infov1.GetInfoResponse, error) {
+func (f *fakeInfo) GetInfo(ctx context.Context, req *infov1.GetInfoRequest) (*infov1.GetInfoResponse, error) {
 	w := f.w
+	if s := w.stall.Load(); s != nil {
+		if err := s.hold(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := w.fail(); err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ import (
 const DefaultMaxBodyBytes = 64 << 10
 
 // Verifier checks bearer tokens. Until Ready, it cannot check any (its keys
-// are not loaded: an outage, answered 500); after that, a Verify error
+// are not loaded: an outage, answered 503); after that, a Verify error
 // refuses the token (401).
 type Verifier interface {
 	Ready() bool

@@ -95,7 +95,7 @@ func TestReplayCache(t *testing.T) {
 	}
 	// A transient failure is not stored.
 	key2 := []string{"Idempotency-Key", "transient-" + suffix}
-	wantError(t, e.do("POST", "/api/sendCoin", `{"toUser":"bob","amount":10}`, append(alice, key2...)...), 500, "service temporarily unavailable")
+	wantError(t, e.do("POST", "/api/sendCoin", `{"toUser":"bob","amount":10}`, append(alice, key2...)...), 503, "service temporarily unavailable")
 	e.w.setFail(nil)
 	wantJSON(t, e.do("POST", "/api/sendCoin", `{"toUser":"bob","amount":10}`, append(alice, key2...)...), 200, `{}`)
 	if n := e.w.transfers.Load(); n != 2 {

@@ -158,7 +158,7 @@ func (h *Handler) authenticate(next runtime.HandlerFunc) runtime.HandlerFunc {
 		}
 		if !h.cfg.Verifier.Ready() {
 			h.log.Warn("token verification keys not loaded yet; refusing a protected request")
-			writeError(w, http.StatusInternalServerError, msgUnavailable)
+			writeError(w, http.StatusServiceUnavailable, msgUnavailable)
 			return
 		}
 		caller, err := h.cfg.Verifier.Verify(r.Context(), raw)
