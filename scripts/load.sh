@@ -197,7 +197,8 @@ default_rate() {
     mixed) echo 2000 ;;
     info) echo 4000 ;;
     auth) echo 1000 ;;
-    *) echo "unknown profile $1 (mixed, info, auth)" >&2; exit 2 ;;
+    buy|send) echo 300 ;;
+    *) echo "unknown profile $1 (mixed, info, auth, buy, send)" >&2; exit 2 ;;
   esac
 }
 

@@ -6,6 +6,8 @@
 //	                15% POST /api/sendCoin (1 coin to another random user)
 //	-profile info   GET /api/info only
 //	-profile auth   POST /api/auth: existing users logging in again
+//	-profile buy    GET /api/buy/{pen|socks} only, -profile send POST
+//	                /api/sendCoin only (the cost table's single routes)
 //
 // Every request picks a random user of the users file (cmd/seed writes it:
 // name, password, token per line) and, but for logins, carries the user's
@@ -51,7 +53,7 @@ const (
 func main() {
 	cfg := config{sli: results.DefaultSLI()}
 	flag.StringVar(&cfg.base, "url", "http://127.0.0.1:8080", "the gateway (loopback only)")
-	flag.StringVar(&cfg.profile, "profile", "mixed", "mixed, info or auth")
+	flag.StringVar(&cfg.profile, "profile", "mixed", "mixed, info, auth, buy or send")
 	flag.IntVar(&cfg.rate, "rate", 1000, "requests per second, all endpoints together")
 	flag.DurationVar(&cfg.duration, "duration", time.Minute, "how long to send")
 	flag.IntVar(&cfg.maxWorkers, "max-workers", 2000, "requests in flight at most")

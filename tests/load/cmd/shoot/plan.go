@@ -63,8 +63,14 @@ func profileMix(profile string) (mix, error) {
 		m = mix{kinds: []kind{kindInfo}, weights: []int{1}}
 	case "auth":
 		m = mix{kinds: []kind{kindAuth}, weights: []int{1}}
+	case "buy":
+		// One route at a time for the cost table: purchases only (pen and
+		// socks alike, as in mixed).
+		m = mix{kinds: []kind{kindBuy}, weights: []int{1}}
+	case "send":
+		m = mix{kinds: []kind{kindSend}, weights: []int{1}}
 	default:
-		return m, fmt.Errorf("profile %q: want mixed, info or auth", profile)
+		return m, fmt.Errorf("profile %q: want mixed, info, auth, buy or send", profile)
 	}
 	for _, w := range m.weights {
 		m.total += w

@@ -42,6 +42,8 @@ func TestProfileMix(t *testing.T) {
 		"mixed": {"/api/info": 0.70, "/api/buy/pen": 0.075, "/api/buy/socks": 0.075, "/api/sendCoin": 0.15},
 		"info":  {"/api/info": 1},
 		"auth":  {"/api/auth": 1},
+		"buy":   {"/api/buy/pen": 0.5, "/api/buy/socks": 0.5},
+		"send":  {"/api/sendCoin": 1},
 	} {
 		t.Run(profile, func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(1, 2))
