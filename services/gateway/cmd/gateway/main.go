@@ -26,6 +26,7 @@ import (
 	"github.com/merchshop/merchshop/pkg/metrics"
 	"github.com/merchshop/merchshop/pkg/viewcache"
 	"github.com/merchshop/merchshop/services/gateway/internal/adapters/redis"
+	"github.com/merchshop/merchshop/services/gateway/internal/admission"
 	shop "github.com/merchshop/merchshop/services/gateway/internal/app"
 	"github.com/merchshop/merchshop/services/gateway/internal/ratelimit"
 	"github.com/merchshop/merchshop/services/gateway/internal/token"
@@ -60,6 +61,7 @@ func run(ctx context.Context) error {
 	limits, limitsErr := readLoginLimits(env)
 	trusted, trustedErr := httpapi.ParseTrustedProxies(env.List("GATEWAY_TRUSTED_PROXIES", nil))
 	srvLimits := readServerLimits(env)
+	adm := readAdmission(env)
 	// The gateway's public port serves /metrics and the probes; profiles
 	// get a listener of their own (PPROF=true), never the public one.
 	// Verified tokens kept (0: the default, 100 000; negative: off).
@@ -140,6 +142,10 @@ func run(ctx context.Context) error {
 	if views != nil {
 		shopSrv.WithViews(views, viewCacheCounter(reg))
 	}
+	apiAdmission, loginAdmission, err := adm.limiters(reg)
+	if err != nil {
+		return err
+	}
 	handler, err := httpapi.New(ctx, httpapi.Config{
 		Shop:           shopSrv,
 		Verifier:       verifier,
@@ -151,6 +157,8 @@ func run(ctx context.Context) error {
 		SecureCookies:  secure,
 		LoginLimiter:   loginLimiter,
 		TrustedProxies: trusted,
+		Admission:      apiAdmission,
+		LoginAdmission: loginAdmission,
 	})
 	if err != nil {
 		return err
@@ -159,7 +167,9 @@ func run(ctx context.Context) error {
 	srvLimits.apply(srv)
 	log.Info("starting", "http", httpAddr, "auth", addrs["auth"], "coins", addrs["coins"], "merch", addrs["merch"], "info", addrs["info"], "user", addrs["user"], "redis", redisAddr, "idempotency_cache", replayOn, "view_cache", viewsOn,
 		"login_limit_user", limits.perUser.String(), "login_limit_addr", limits.perAddr.String(), "login_limit_redis", limits.redis,
-		"trusted_proxies", len(trusted), "read_header_timeout", srv.ReadHeaderTimeout, "read_timeout", srv.ReadTimeout)
+		"trusted_proxies", len(trusted), "read_header_timeout", srv.ReadHeaderTimeout, "read_timeout", srv.ReadTimeout,
+		"max_inflight", adm.maxInFlight, "min_inflight", adm.minInFlight, "latency_target", adm.latencyTarget,
+		"queue_timeout", adm.queueTimeout, "max_queue", adm.maxQueue, "login_max_inflight", adm.loginMaxInFlight)
 	runs := []app.Component{
 		func(ctx context.Context) error { return httpserver.Run(ctx, log, srv, grace) },
 		verifier.Run,
@@ -217,6 +227,91 @@ func loginLimitMetrics(reg *metrics.Registry) ratelimit.Observer {
 		Decided:  func(result string) { decided.WithLabelValues(result).Inc() },
 		Fallback: fallback.Inc,
 	}
+}
+
+// admissionSettings bound the requests the gateway works on at once
+// (internal/admission); past them a request is answered 503 with
+// Retry-After within the queue timeout.
+//
+// The defaults are sized for the local set-up, the whole system on 2
+// cores: the mixed load saturates there at ~1300 requests a second, so 64
+// in flight queue ~50 ms in the backends at most (the SLI's p99), and the
+// adaptive limit (GATEWAY_LATENCY_TARGET, the SLI's 50 ms) lowers that to
+// 16 when the backends are slower. A request waits 25 ms for a slot at
+// most, so a refusal is answered well within 50 ms. Logins have 32 slots of
+// their own without adaptation (a first login is a bcrypt hash, ~60 ms of a
+// core, a repeated one ~1 ms: their latency says little about the load):
+// enough for 1000 repeated logins a second, and past the bcrypt pool of
+// the user service the excess is refused instead of queued for seconds.
+type admissionSettings struct {
+	maxInFlight, minInFlight, maxQueue, loginMaxInFlight int
+	queueTimeout, latencyTarget                          time.Duration
+}
+
+// readAdmission reads GATEWAY_MAX_INFLIGHT (64; 0: no bound),
+// GATEWAY_MIN_INFLIGHT (16), GATEWAY_LATENCY_TARGET (50ms; 0: the limit
+// stays at the max), GATEWAY_QUEUE_TIMEOUT (25ms), GATEWAY_MAX_QUEUE
+// (waiting at once, default the max in flight) and
+// GATEWAY_LOGIN_MAX_INFLIGHT (32; 0: no bound; its queue is as long).
+func readAdmission(env *config.Env) admissionSettings {
+	a := admissionSettings{
+		maxInFlight:      env.Int("GATEWAY_MAX_INFLIGHT", 64),
+		minInFlight:      env.Int("GATEWAY_MIN_INFLIGHT", 16),
+		latencyTarget:    env.Duration("GATEWAY_LATENCY_TARGET", 50*time.Millisecond),
+		queueTimeout:     env.Duration("GATEWAY_QUEUE_TIMEOUT", 25*time.Millisecond),
+		maxQueue:         env.Int("GATEWAY_MAX_QUEUE", 0),
+		loginMaxInFlight: env.Int("GATEWAY_LOGIN_MAX_INFLIGHT", 32),
+	}
+	if a.maxQueue <= 0 {
+		a.maxQueue = a.maxInFlight
+	}
+	a.minInFlight = min(a.minInFlight, a.maxInFlight)
+	return a
+}
+
+// limiters builds the API and the login limiters (nil when off) with their
+// metrics.
+func (a admissionSettings) limiters(reg *metrics.Registry) (api, login httpapi.Admitter, err error) {
+	decided := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_admission_total",
+		Help: "Admission decisions by pool (api, login) and result (admitted, refused_queue_full, refused_timeout, canceled).",
+	}, []string{"pool", "result"})
+	reg.MustRegister(decided)
+	build := func(pool string, cfg admission.Config) (httpapi.Admitter, error) {
+		if cfg.MaxInFlight <= 0 {
+			return nil, nil
+		}
+		for _, r := range []admission.Result{admission.Admitted, admission.RefusedFull, admission.RefusedTimeout, admission.Canceled} {
+			decided.WithLabelValues(pool, string(r))
+		}
+		cfg.Decided = func(r admission.Result) { decided.WithLabelValues(pool, string(r)).Inc() }
+		l, err := admission.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s admission: %w", pool, err)
+		}
+		labels := prometheus.Labels{"pool": pool}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_admission_in_flight", Help: "Requests admitted and not yet answered, by pool.", ConstLabels: labels},
+				func() float64 { return float64(l.Stats().InFlight) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_admission_limit", Help: "The admission limit (requests in flight at most), by pool.", ConstLabels: labels},
+				func() float64 { return float64(l.Stats().Limit) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gateway_admission_waiting", Help: "Requests waiting for an admission slot, by pool.", ConstLabels: labels},
+				func() float64 { return float64(l.Stats().Waiting) }),
+		)
+		return l, nil
+	}
+	api, err = build("api", admission.Config{
+		MaxInFlight: a.maxInFlight, MinInFlight: a.minInFlight, LatencyTarget: a.latencyTarget,
+		QueueTimeout: a.queueTimeout, MaxQueue: a.maxQueue,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	login, err = build("login", admission.Config{
+		MaxInFlight: a.loginMaxInFlight, MinInFlight: a.loginMaxInFlight,
+		QueueTimeout: a.queueTimeout, MaxQueue: a.loginMaxInFlight,
+	})
+	return api, login, err
 }
 
 // serverLimits override the HTTP server's timeouts and header limit

@@ -349,7 +349,7 @@ func TestClientGoneCancelsBackendCall(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/info", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/api/info", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

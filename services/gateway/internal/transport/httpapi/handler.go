@@ -1,6 +1,7 @@
 // Package httpapi is the gateway's HTTP edge: a grpc-gateway mux serving the
 // public ShopService in-process, with the API's JSON and error contract, the
-// JWT check, the idempotency replay cache, the login rate limit, body limits,
+// JWT check, the idempotency replay cache, the login rate limit, admission
+// (bounded requests in flight, 503 past them), body limits,
 // metrics and the admin endpoints (/healthz, /readyz, /metrics) on the same
 // port.
 package httpapi
@@ -52,6 +53,10 @@ type Config struct {
 	LoginLimiter LoginLimiter
 	// TrustedProxies may set X-Forwarded-For (see ClientAddr).
 	TrustedProxies TrustedProxies
+	// Admission bounds the API requests in flight but logins; nil: no
+	// bound. LoginAdmission bounds POST /api/auth; nil: no bound.
+	Admission      Admitter
+	LoginAdmission Admitter
 }
 
 // Handler is the gateway's root HTTP handler.
@@ -106,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Handler, error) {
 		runtime.WithForwardResponseOption(h.forwardSession),
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
-		runtime.WithMiddlewares(h.routeLabel, h.limitLogins, h.authenticate, h.checkQuery, h.idempotent),
+		runtime.WithMiddlewares(h.routeLabel, h.admit, h.limitLogins, h.authenticate, h.checkQuery, h.idempotent),
 	)
 	if err := shopv1.RegisterShopServiceHandlerServer(ctx, h.mux, cfg.Shop); err != nil {
 		return nil, err
