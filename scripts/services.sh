@@ -106,10 +106,18 @@ start_one() {
   # PostgreSQL, Redis, Kafka and ClickHouse; with one P each (SERVICE_GOMAXPROCS,
   # default 1) the Go schedulers stop spinning and handing goroutines across
   # threads, which measurably cut the tail latency under load
-  # (docs/benchmarks.md). In Kubernetes, Go derives GOMAXPROCS from the
-  # container's CPU limit instead.
+  # (docs/benchmarks.md). The user service is the exception: a first login
+  # is a bcrypt hash (~60 ms of a core), run in a pool of one worker per core
+  # (USER_BCRYPT_WORKERS), and with one P that pool would share one core, so
+  # a burst of first logins would take twice as long; it gets every core
+  # (USER_GOMAXPROCS, default: the number of cores). In Kubernetes, Go
+  # derives GOMAXPROCS from the container's CPU limit instead.
+  local procs=${SERVICE_GOMAXPROCS:-1}
+  if [[ $s == user ]]; then
+    procs=${USER_GOMAXPROCS:-$(nproc)}
+  fi
   # 9>&-: the service must not inherit the lock of this script (see below).
-  GOMAXPROCS=${SERVICE_GOMAXPROCS:-1} DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null 9>&- &
+  GOMAXPROCS=$procs DATABASE_URL=$db setsid nohup "$BIN/$s" >>"$LOGS/$s.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$s.pid"
 }
 

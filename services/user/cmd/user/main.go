@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	userv1 "github.com/merchshop/merchshop/gen/user/v1"
@@ -37,6 +38,14 @@ func run() error {
 	rt := service.Init("user", "127.0.0.1:50052", "127.0.0.1:8082")
 	brokers := rt.Env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"})
 	cost := rt.Env.Int("USER_BCRYPT_COST", 10)
+	// The bcrypt pool (internal/adapters/bcrypt): hashes and comparisons
+	// running at once (0: one per core), waiting at most (0: 8 per
+	// worker) and for how long; past them a login is refused with
+	// ResourceExhausted (503 at the gateway) instead of queueing for
+	// seconds.
+	bcryptWorkers := rt.Env.Int("USER_BCRYPT_WORKERS", 0)
+	bcryptQueue := rt.Env.Int("USER_BCRYPT_QUEUE", 0)
+	bcryptWait := rt.Env.Duration("USER_BCRYPT_MAX_WAIT", bcrypt.DefaultMaxWait)
 	cacheSize := rt.Env.Int("USER_CREDENTIAL_CACHE_SIZE", 100_000)
 	cacheTTL := rt.Env.Duration("USER_CREDENTIAL_CACHE_TTL", 10*time.Minute)
 	// The info view cache (pkg/viewcache): on in every service or in none.
@@ -45,10 +54,14 @@ func run() error {
 	if err := rt.ConfigErr(); err != nil {
 		return err
 	}
-	hasher, err := bcrypt.New(cost)
+	hasher, err := bcrypt.New(bcrypt.Config{
+		Cost: cost, Workers: bcryptWorkers, MaxWaiting: bcryptQueue, MaxWait: bcryptWait, Metrics: rt.Metrics,
+	})
 	if err != nil {
-		return fmt.Errorf("USER_BCRYPT_COST: %w", err)
+		return fmt.Errorf("USER_BCRYPT_*: %w", err)
 	}
+	rt.Log.Info("bcrypt pool", "cost", cost, "workers", bcryptWorkers, "queue", bcryptQueue, "max_wait", bcryptWait.String(),
+		"cpus", runtime.NumCPU(), "gomaxprocs", runtime.GOMAXPROCS(0))
 
 	pool, err := rt.Postgres(ctx, "postgres://merch@127.0.0.1:5432/users?sslmode=disable", 40, migrations.FS, ".")
 	if err != nil {

@@ -54,11 +54,13 @@ type Store interface {
 	Grants(ctx context.Context, orderIDs []string) (map[string]Grant, error)
 }
 
-// Hasher hashes and checks passwords (bcrypt in production).
+// Hasher hashes and checks passwords (bcrypt in production, in a bounded
+// pool). Both fail with an error wrapping ErrBusy when the pool is full, or
+// with the context's error when it ends while they wait.
 type Hasher interface {
-	Hash(password string) (string, error)
+	Hash(ctx context.Context, password string) (string, error)
 	// Matches reports whether password is the one hash was made from.
-	Matches(hash, password string) bool
+	Matches(ctx context.Context, hash, password string) (bool, error)
 }
 
 // CredentialCache remembers credentials that were verified recently, so
@@ -91,7 +93,7 @@ type Service struct {
 	views  Views
 	log    *slog.Logger
 
-	dummyOnce sync.Once
+	dummyMu   sync.Mutex
 	dummyHash string
 }
 
@@ -130,7 +132,7 @@ func (s *Service) CreateIfNotExists(ctx context.Context, username, password stri
 	// no hashing.
 	u, err := s.store.UserByName(ctx, username)
 	if err == nil {
-		id, err := s.check(u, password)
+		id, err := s.check(ctx, u, password)
 		return id, false, err
 	}
 	if !errors.Is(err, ErrUnknownUser) {
@@ -142,7 +144,7 @@ func (s *Service) CreateIfNotExists(ctx context.Context, username, password stri
 		return "", false, err
 	}
 
-	hash, err := s.hasher.Hash(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return "", false, fmt.Errorf("hash password: %w", err)
 	}
@@ -162,7 +164,7 @@ func (s *Service) CreateIfNotExists(ctx context.Context, username, password stri
 	if err != nil {
 		return "", false, fmt.Errorf("load user after insert conflict: %w", err)
 	}
-	id, err := s.check(u, password)
+	id, err := s.check(ctx, u, password)
 	return id, false, err
 }
 
@@ -182,14 +184,21 @@ func (s *Service) VerifyCredentials(ctx context.Context, username, password stri
 	u, err := s.store.UserByName(ctx, username)
 	if errors.Is(err, ErrUnknownUser) {
 		// Spend the time a real comparison takes, so that the answer's
-		// timing does not tell whether the user exists.
-		s.hasher.Matches(s.dummy(), password)
+		// timing does not tell whether the user exists (nor does a busy
+		// pool: it refuses both alike).
+		dummy, err := s.dummy(ctx)
+		if err != nil {
+			return "", err
+		}
+		if _, err := s.hasher.Matches(ctx, dummy, password); err != nil {
+			return "", err
+		}
 		return "", ErrInvalidCredentials
 	}
 	if err != nil {
 		return "", err
 	}
-	return s.check(u, password)
+	return s.check(ctx, u, password)
 }
 
 // GetUserByName resolves a username (ErrUnknownUser when unknown).
@@ -280,24 +289,32 @@ func (s *Service) GrantedBefore(ctx context.Context, gs []Grant) ([]bool, error)
 	return done, nil
 }
 
-func (s *Service) check(u User, password string) (string, error) {
-	if !s.hasher.Matches(u.PasswordHash, password) {
+func (s *Service) check(ctx context.Context, u User, password string) (string, error) {
+	ok, err := s.hasher.Matches(ctx, u.PasswordHash, password)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
 		return "", ErrInvalidCredentials
 	}
 	s.cache.Put(u.Username, password, u.ID)
 	return u.ID, nil
 }
 
-// dummy returns a hash, made once, to compare against for unknown users.
-func (s *Service) dummy() string {
-	s.dummyOnce.Do(func() {
-		h, err := s.hasher.Hash("not a real password")
+// dummy returns a hash to compare against for unknown users, made on
+// first use (again after a failure: a busy pool must not leave it empty,
+// which would make unknown users answer faster).
+func (s *Service) dummy(ctx context.Context) (string, error) {
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if s.dummyHash == "" {
+		h, err := s.hasher.Hash(ctx, "not a real password")
 		if err != nil {
-			s.log.Error("dummy hash", "error", err)
+			return "", fmt.Errorf("dummy hash: %w", err)
 		}
 		s.dummyHash = h
-	})
-	return s.dummyHash
+	}
+	return s.dummyHash, nil
 }
 
 type noCache struct{}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -20,18 +21,18 @@ type countingHasher struct {
 	hashes, matches int
 }
 
-func (h *countingHasher) Hash(pw string) (string, error) {
+func (h *countingHasher) Hash(_ context.Context, pw string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.hashes++
 	return "hash:" + pw, nil
 }
 
-func (h *countingHasher) Matches(hash, pw string) bool {
+func (h *countingHasher) Matches(_ context.Context, hash, pw string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.matches++
-	return hash == "hash:"+pw
+	return hash == "hash:"+pw, nil
 }
 
 func (h *countingHasher) counts() (int, int) {
@@ -154,6 +155,49 @@ func TestVerifyUnknownUserSpendsAComparison(t *testing.T) {
 	}
 	if _, matches := h.counts(); matches != 1 {
 		t.Fatalf("unknown user: %d compares, want 1 (dummy)", matches)
+	}
+}
+
+// busyOnce is a hasher whose pool is full for its first call.
+type busyOnce struct {
+	countingHasher
+	calls  int
+	hashes []string // compared against
+}
+
+func (h *busyOnce) Hash(ctx context.Context, pw string) (string, error) {
+	h.mu.Lock()
+	h.calls++
+	first := h.calls == 1
+	h.mu.Unlock()
+	if first {
+		return "", fmt.Errorf("bcrypt: %w", app.ErrBusy)
+	}
+	return h.countingHasher.Hash(ctx, pw)
+}
+
+func (h *busyOnce) Matches(ctx context.Context, hash, pw string) (bool, error) {
+	h.mu.Lock()
+	h.hashes = append(h.hashes, hash)
+	h.mu.Unlock()
+	return h.countingHasher.Matches(ctx, hash, pw)
+}
+
+// A full bcrypt pool refuses with ErrBusy, also for an unknown user, and
+// does not leave the dummy hash empty (which would answer unknown users
+// faster).
+func TestBusyPool(t *testing.T) {
+	ctx := context.Background()
+	h := &busyOnce{}
+	svc := app.New(newMemStore(), h, nil, nil, quietLog())
+	if _, err := svc.VerifyCredentials(ctx, "nobody", "pw"); !errors.Is(err, app.ErrBusy) {
+		t.Fatalf("pool full: %v, want ErrBusy", err)
+	}
+	if _, err := svc.VerifyCredentials(ctx, "nobody", "pw"); !errors.Is(err, app.ErrInvalidCredentials) {
+		t.Fatalf("pool free again: %v, want ErrInvalidCredentials", err)
+	}
+	if len(h.hashes) != 1 || h.hashes[0] == "" {
+		t.Fatalf("compared against %q, want one real dummy hash", h.hashes)
 	}
 }
 

@@ -18,4 +18,7 @@ var (
 	// ErrViewsUnavailable: the info view cache could not be told of a grant,
 	// so nothing was granted; the caller may retry later.
 	ErrViewsUnavailable = errors.New("temporarily unavailable, please retry")
+	// ErrBusy: too many password hashes and checks are in progress (the
+	// bcrypt pool is full); nothing was written, the caller may retry.
+	ErrBusy = errors.New("too many logins in progress, retry later")
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/merchshop/merchshop/services/user/internal/adapters/bcrypt"
 	"github.com/merchshop/merchshop/services/user/internal/adapters/postgres"
@@ -14,11 +15,12 @@ import (
 
 // newRealService wires the use cases to the real test database and real
 // bcrypt (at its minimum cost, to keep the test fast), without a cache, so
-// that every login really compares hashes.
+// that every login really compares hashes. Its pool lets every login of
+// these tests wait (they test the races, not the pool's bound).
 func newRealService(t *testing.T) (*app.Service, *postgres.Store) {
 	t.Helper()
 	store := postgres.New(testdb.Pool(t))
-	h, err := bcrypt.New(4)
+	h, err := bcrypt.New(bcrypt.Config{Cost: 4, MaxWaiting: 64, MaxWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +94,16 @@ func TestConcurrentFirstLoginsWithOneDifferentPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ := bcrypt.New(4)
+	h, err := bcrypt.New(bcrypt.Config{Cost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minority, err := h.Matches(context.Background(), u.PasswordHash, "minority")
+	if err != nil {
+		t.Fatal(err)
+	}
 	winner := "majority"
-	if h.Matches(u.PasswordHash, "minority") {
+	if minority {
 		winner = "minority"
 	}
 	createdCount := 0

@@ -43,7 +43,7 @@ func benchCost(b *testing.B) int {
 // benchService wires the use cases to a fresh schema; cache may be nil.
 func benchService(b *testing.B, cache app.CredentialCache) *app.Service {
 	b.Helper()
-	h, err := bcrypt.New(benchCost(b))
+	h, err := bcrypt.New(bcrypt.Config{Cost: benchCost(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -89,6 +89,10 @@ func (s *Server) status(ctx context.Context, err error) error {
 	case errors.Is(err, app.ErrViewsUnavailable):
 		s.log.WarnContext(ctx, "refused, the view cache is unavailable", "error", err)
 		return status.Error(codes.Unavailable, app.ErrViewsUnavailable.Error())
+	case errors.Is(err, app.ErrBusy):
+		// Overload, counted by user_bcrypt_total{result="busy"}: no log
+		// line per refusal.
+		return status.Error(codes.ResourceExhausted, app.ErrBusy.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -2,6 +2,7 @@ package grpc_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -23,11 +24,12 @@ import (
 func TestStatusCodes(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := bcrypt.New(4)
+	h, err := bcrypt.New(bcrypt.Config{Cost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpctransport.New(app.New(postgres.New(testdb.Pool(t)), h, nil, nil, log), log)
+	store := postgres.New(testdb.Pool(t))
+	srv := grpctransport.New(app.New(store, h, nil, nil, log), log)
 
 	reg, err := srv.CreateIfNotExists(ctx, &userv1.CreateIfNotExistsRequest{Username: "erin", Password: "pw"})
 	if err != nil || !reg.GetCreated() {
@@ -52,6 +54,11 @@ func TestStatusCodes(t *testing.T) {
 	check("unknown user", err, codes.Unauthenticated, "invalid username or password")
 	_, err = srv.GetUserByName(ctx, &userv1.GetUserByNameRequest{Username: "nobody"})
 	check("get unknown", err, codes.NotFound, "unknown user")
+	busy := grpctransport.New(app.New(store, busyHasher{}, nil, nil, log), log)
+	_, err = busy.CreateIfNotExists(ctx, &userv1.CreateIfNotExistsRequest{Username: "erin", Password: "pw"})
+	check("bcrypt pool full", err, codes.ResourceExhausted, "too many logins in progress, retry later")
+	_, err = busy.VerifyCredentials(ctx, &userv1.VerifyCredentialsRequest{Username: "nobody", Password: "pw"})
+	check("bcrypt pool full, unknown user", err, codes.ResourceExhausted, "too many logins in progress, retry later")
 	_, err = srv.GrantItem(ctx, &userv1.GrantItemRequest{UserId: uid, Item: "cup", OrderId: "42"})
 	check("bad order id", err, codes.InvalidArgument, "order id must be a uuid")
 	_, err = srv.GrantItem(ctx, &userv1.GrantItemRequest{UserId: uid, Item: "", OrderId: uuid.NewString()})
@@ -74,4 +81,15 @@ func TestStatusCodes(t *testing.T) {
 	if err != nil || len(inv.GetItems()) != 1 || inv.GetItems()[0].GetItem() != "cup" || inv.GetItems()[0].GetQuantity() != 1 {
 		t.Fatalf("inventory: %v %v", inv, err)
 	}
+}
+
+// busyHasher is a bcrypt pool that is always full.
+type busyHasher struct{}
+
+func (busyHasher) Hash(context.Context, string) (string, error) {
+	return "", fmt.Errorf("bcrypt: %w: 16 calls waiting", app.ErrBusy)
+}
+
+func (busyHasher) Matches(context.Context, string, string) (bool, error) {
+	return false, fmt.Errorf("bcrypt: %w: 16 calls waiting", app.ErrBusy)
 }
