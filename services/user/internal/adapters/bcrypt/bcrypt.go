@@ -3,7 +3,9 @@
 // A hash or a comparison at cost 10 takes ~60 ms of a core, so a burst of
 // first logins would otherwise queue on the CPU without bound: every login
 // would take seconds and then time out. The pool runs at most Workers of
-// them at once (default: one per core) and lets at most MaxWaiting more
+// them at once (default: one per core the Go runtime runs on,
+// runtime.GOMAXPROCS: runtime.NumCPU() on a machine, the CPU limit in a
+// container, where NumCPU would count the node's cores) and lets at most MaxWaiting more
 // wait, each for at most MaxWait or until its context ends. A call that
 // finds the waiting room full or waits too long fails with an error
 // wrapping app.ErrBusy at once (the gRPC API answers ResourceExhausted, the
@@ -38,7 +40,7 @@ type Config struct {
 	// Cost is bcrypt's cost (4..31) for new hashes.
 	Cost int
 	// Workers bounds the hashes and comparisons running at once
-	// (default runtime.NumCPU()).
+	// (default runtime.GOMAXPROCS(0), see the package comment).
 	Workers int
 	// MaxWaiting bounds the calls waiting for a worker (default
 	// DefaultWaitingPerWorker per worker; negative: none wait).
@@ -65,7 +67,7 @@ func New(cfg Config) (*Hasher, error) {
 		return nil, fmt.Errorf("bcrypt cost %d out of range %d..%d", cfg.Cost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.NumCPU()
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	switch {
 	case cfg.MaxWaiting == 0:

@@ -77,7 +77,8 @@ func TestHashAndMatch(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	h := newHasher(t, Config{})
-	if cap(h.slots) != runtime.NumCPU() || h.maxWaiting != int64(DefaultWaitingPerWorker*runtime.NumCPU()) || h.maxWait != DefaultMaxWait {
+	procs := runtime.GOMAXPROCS(0)
+	if cap(h.slots) != procs || h.maxWaiting != int64(DefaultWaitingPerWorker*procs) || h.maxWait != DefaultMaxWait {
 		t.Fatalf("workers %d, waiting %d, wait %s", cap(h.slots), h.maxWaiting, h.maxWait)
 	}
 	if h := newHasher(t, Config{Workers: 3, MaxWaiting: -1}); cap(h.slots) != 3 || h.maxWaiting != 0 {
