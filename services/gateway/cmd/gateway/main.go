@@ -236,7 +236,7 @@ func loginLimitMetrics(reg *metrics.Registry) ratelimit.Observer {
 // The defaults are sized for the local set-up, the whole system on 2
 // cores: the mixed load saturates there at ~1300 requests a second, so 64
 // in flight queue ~50 ms in the backends at most (the SLI's p99), and the
-// adaptive limit (GATEWAY_LATENCY_TARGET, the SLI's 50 ms) lowers that to
+// adaptive limit (GATEWAY_TARGET_LATENCY, the SLI's 50 ms) lowers that to
 // 16 when the backends are slower. A request waits 25 ms for a slot at
 // most, so a refusal is answered well within 50 ms. Logins have 32 slots of
 // their own without adaptation (a first login is a bcrypt hash, ~60 ms of a
@@ -249,7 +249,7 @@ type admissionSettings struct {
 }
 
 // readAdmission reads GATEWAY_MAX_INFLIGHT (64; 0: no bound),
-// GATEWAY_MIN_INFLIGHT (16), GATEWAY_LATENCY_TARGET (50ms; 0: the limit
+// GATEWAY_MIN_INFLIGHT (16), GATEWAY_TARGET_LATENCY (50ms; 0: the limit
 // stays at the max), GATEWAY_QUEUE_TIMEOUT (25ms), GATEWAY_MAX_QUEUE
 // (waiting at once, default the max in flight) and
 // GATEWAY_LOGIN_MAX_INFLIGHT (32; 0: no bound; its queue is as long).
@@ -257,7 +257,7 @@ func readAdmission(env *config.Env) admissionSettings {
 	a := admissionSettings{
 		maxInFlight:      env.Int("GATEWAY_MAX_INFLIGHT", 64),
 		minInFlight:      env.Int("GATEWAY_MIN_INFLIGHT", 16),
-		latencyTarget:    env.Duration("GATEWAY_LATENCY_TARGET", 50*time.Millisecond),
+		latencyTarget:    env.Duration("GATEWAY_TARGET_LATENCY", 50*time.Millisecond),
 		queueTimeout:     env.Duration("GATEWAY_QUEUE_TIMEOUT", 25*time.Millisecond),
 		maxQueue:         env.Int("GATEWAY_MAX_QUEUE", 0),
 		loginMaxInFlight: env.Int("GATEWAY_LOGIN_MAX_INFLIGHT", 32),
