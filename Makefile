@@ -62,7 +62,7 @@ deploy-check: ## helm lint/template, strict checks of the rendered chart and com
 
 # Load runs and benchmarks (docs/benchmarks.md). Loopback only; each run is
 # bounded in time. PROFILE=mixed|info|auth for load-step.
-.PHONY: load-seed load-mixed load-info load-auth load-step bench bench-history bench-chart
+.PHONY: load-seed load-mixed load-info load-auth load-step load-overload bench bench-history bench-chart
 load-seed: ## register/log in the 100k load users (seeding uses bcrypt cost 4, see docs/benchmarks.md)
 	@scripts/load.sh seed
 load-mixed: ## 60 s at 2000 req/s: 70% info, 15% buy, 15% sendCoin (SLI p99<=50ms, 99.99%)
@@ -73,6 +73,8 @@ load-auth: ## 60 s at 1000 req/s of existing users logging in again
 	@scripts/load.sh run auth 1000
 load-step: ## raise the rate from 100 req/s in 30 s steps of 100 until the SLI breaks (PROFILE=mixed)
 	@scripts/load.sh step $(or $(PROFILE),mixed)
+load-overload: ## mixed at 1x, 2x, 4x of LOAD_SLI_RATE (1000) for 30 s each: goodput, p99 of 200s, 503s, 500s; reconcile; fails on a 500
+	@scripts/load.sh overload
 bench: ## Go benchmarks of the hot paths (transfer, login, token check, JSON)
 	@scripts/bench.sh
 bench-history: ## info's read and a transfer with 0, 10k, 100k and 1M transfers of history (BENCH_HISTORY_MAX caps it)

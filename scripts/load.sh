@@ -6,6 +6,8 @@
 #   load.sh step PROFILE [START] [STEP] [MAX] [STEP_DURATION]
 #                                       raise the rate until the SLI breaks; report the highest rate that met it
 #   load.sh sweep PROFILE "RATES" [DURATION]  one run per rate, whatever the outcome (chart points)
+#   load.sh overload                    mixed at 1x, 2x, 4x of LOAD_SLI_RATE (1000): goodput, p99 of the
+#                                       200s, 503s and 500s per step, then reconcile; fails on any 500
 #   load.sh pprof [PROFILE] [RATE]      20 s CPU profiles of all six services under load (restarts them with PPROF=1)
 #   load.sh machine                     the machine, for docs/benchmarks.md
 # The load generator is tests/load/cmd/shoot (vegeta's library; exits 99 when a
@@ -15,7 +17,8 @@
 # Settings: LOAD_USERS (100000), LOAD_SEED_WORKERS (32), LOAD_SEED_BCRYPT_COST (4),
 # LOAD_MAX_WORKERS (2000 requests in flight at most), LOAD_QUIET_LOAD1 (1.5) and
 # LOAD_QUIET_WAIT (0 s: how long to wait for the machine to calm down before a
-# run), LOAD_RESULTS_DIR, MERCH_STATE_DIR.
+# run), LOAD_RESULTS_DIR, MERCH_STATE_DIR; for overload LOAD_SLI_RATE (1000),
+# LOAD_OVERLOAD_FACTORS ("1 2 4"), LOAD_OVERLOAD_STEP (30s), LOAD_RECONCILE_WAIT (120 s).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${MERCH_STATE_DIR:-$REPO/.state}
@@ -105,8 +108,9 @@ seed() {
     # a core per user (100k users: hours on 2 cores). Seeding registers them
     # at a lower cost, through the same code path, and says so.
     log "registering $n users with the user service at USER_BCRYPT_COST=$cost (seeding only)"
-    # Two Ps for bcrypt-bound registrations (the services run with one each).
-    restart_user USER_BCRYPT_COST="$cost" SERVICE_GOMAXPROCS=2
+    # bcrypt-bound registrations: the user service runs on every core
+    # (USER_GOMAXPROCS in scripts/services.sh).
+    restart_user USER_BCRYPT_COST="$cost"
   else
     log "logging the $n registered users in again (new tokens)"
   fi
@@ -140,6 +144,7 @@ one_run() {
   local profile=$1 rate=$2 dur=$3 mode=$4
   local id
   id=$(date -u +%Y%m%dT%H%M%SZ)-$profile-$rate
+  LAST_SUMMARY=$OUT/$id.shoot.json
   local secs=${dur%s}
   wait_quiet
   local rc=0
@@ -185,6 +190,29 @@ one_run() {
   "$OUT/bin/report" -mode "$mode" -summary "$OUT/$id.shoot.json" -users "$users_note" \
     -procstat "$OUT/$id.procstat.json" -csv "$csv" | tee "$OUT/$id.md"
   return "$rc"
+}
+
+# reconcile_money compares the ledger with itself (every balance is the sum
+# of its entries) and with the history read model, waiting (up to
+# LOAD_RECONCILE_WAIT seconds) for the read model to catch up.
+reconcile_money() {
+  (cd "$REPO" && go build -o "$OUT/bin/" ./services/info/cmd/reconcile)
+  local deadline=$(( $(date +%s) + ${LOAD_RECONCILE_WAIT:-120} )) out rc
+  while :; do
+    rc=0
+    # shellcheck disable=SC1091
+    out=$(set -a; . "$STATE/env"; set +a; "$OUT/bin/reconcile" -settle 0s -timeout 30s 2>&1) || rc=$?
+    if (( rc == 0 )); then
+      log "reconcile: $out"
+      return 0
+    fi
+    if (( rc != 1 || $(date +%s) > deadline )); then
+      echo "$out" | tail -n 40 >&2
+      log "reconcile failed (status $rc): the ledger or the history is not consistent"
+      return 1
+    fi
+    sleep 2
+  done
 }
 
 # gateway_requests is the gateway's count of answered requests.
@@ -256,6 +284,39 @@ case $cmd in
       LOAD_QUIET_WAIT=0
     done
     ;;
+  overload)
+    # Past its capacity the system must refuse the excess quickly (503 with
+    # Retry-After) and keep serving what it can with a bounded latency: the
+    # mixed profile at each factor of LOAD_SLI_RATE, then the money check.
+    # A 500 is a bug (an overload is never one): any makes this fail.
+    base=${LOAD_SLI_RATE:-1000}
+    step_dur=${LOAD_OVERLOAD_STEP:-30s}
+    ensure_system
+    tools
+    ensure_users
+    sums=()
+    for f in ${LOAD_OVERLOAD_FACTORS:-1 2 4}; do
+      rc=0
+      one_run mixed "$(( base * f ))" "$step_dur" overload || rc=$?
+      (( rc == 0 || rc == 99 )) || exit "$rc"
+      sums+=("$LAST_SUMMARY")
+      LOAD_QUIET_WAIT=0
+    done
+    table=$OUT/$(date -u +%Y%m%dT%H%M%SZ)-overload-$base.md
+    rc=0
+    { echo; echo "mixed overload, LOAD_SLI_RATE=$base, steps of $step_dur:"; echo
+      "$OUT/bin/report" -overload "${sums[@]}"; } >"$table" || rc=$?
+    cat "$table"
+    money=0
+    reconcile_money || money=1
+    if (( rc == 3 )); then
+      log "overload: requests were answered 500 (see $table)"
+      exit 1
+    fi
+    (( rc == 0 )) || exit "$rc"
+    (( money == 0 )) || exit 1
+    log "overload: no 500s; table in $table"
+    ;;
   pprof)
     profile=${1:-mixed}
     rate=${2:-$(default_rate "$profile")}
@@ -293,7 +354,7 @@ case $cmd in
     echo "kernel: $(uname -r); Go: $(go version | cut -d' ' -f3)"
     ;;
   *)
-    sed -n '2,18p' "$0" >&2
+    sed -n '2,21p' "$0" >&2
     exit 2
     ;;
 esac

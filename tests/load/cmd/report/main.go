@@ -1,7 +1,9 @@
 // Command report turns a load run's summary (written by cmd/shoot) and
 // procstat summary into Markdown for docs/benchmarks.md and a row of the
 // runs CSV (which the chart is drawn from). With -table it prints the rows
-// of a runs CSV.
+// of a runs CSV; with -overload, the steps of an overload run (the
+// summaries given as arguments) and exits 3 when any request was answered
+// 500.
 package main
 
 import (
@@ -22,9 +24,17 @@ func main() {
 	csvOut := flag.String("csv", "", "append the run's row to this CSV")
 	table := flag.String("table", "", "print the rows of this runs CSV as Markdown and exit")
 	users := flag.String("users", "", "how the users were registered (printed under the title, e.g. their bcrypt cost)")
+	overload := flag.Bool("overload", false, "print the overload table of the summaries given as arguments; exit 3 when any was answered 500")
 	flag.Parse()
 	var err error
 	switch {
+	case *overload:
+		var fives int64
+		fives, err = printOverload(os.Stdout, flag.Args())
+		if err == nil && fives > 0 {
+			fmt.Fprintf(os.Stderr, "report: %d requests answered 500 under overload (want 503s only)\n", fives)
+			os.Exit(3)
+		}
 	case *table != "":
 		err = printTable(os.Stdout, *table)
 	case *summary == "":
@@ -142,6 +152,30 @@ func printTable(w io.Writer, path string) error {
 			r.AchievedRPS, r.P50, r.P99, r.P999, r.SuccessPct, strings.ToLower(verdict(r.SLIMet)))
 	}
 	return o.err
+}
+
+// printOverload prints one row per overload step (a summary each, in the
+// order given): the goodput (answers 200 a second), the latency of the
+// 200s, and how the rest was answered. It returns the number of 500s.
+func printOverload(w io.Writer, summaries []string) (int64, error) {
+	if len(summaries) == 0 {
+		return 0, fmt.Errorf("-overload needs the summaries of the steps as arguments")
+	}
+	o := &out{w: w}
+	o.line("| target req/s | sent req/s | goodput (200/s) | p50 of 200s ms | p99 of 200s ms | 503 | 500 | other failures | dropped |")
+	o.line("|---|---|---|---|---|---|---|---|---|")
+	var fives int64
+	for _, path := range summaries {
+		s, err := results.ReadSummary(path)
+		if err != nil {
+			return fives, err
+		}
+		unavailable, internal := s.Statuses["503"], s.Statuses["500"]
+		fives += internal
+		o.f("| %.0f | %.0f | %.0f | %.1f | %.1f | %d | %d | %d | %d |\n", s.TargetRPS, s.AchievedRPS, s.Goodput(),
+			s.LatencyOK.P50, s.LatencyOK.P99, unavailable, internal, s.Failed-unavailable-internal, s.Dropped)
+	}
+	return fives, o.err
 }
 
 // out writes Markdown and keeps the first write error.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +90,38 @@ func TestReport(t *testing.T) {
 	out.Reset()
 	if err := printTable(&out, csv); err != nil || !strings.Contains(out.String(), "| mixed | step | 300 | 300 | 4.2 | 31.4 | 48.9 | 99.900% | not met |") {
 		t.Errorf("table %q: %v", out.String(), err)
+	}
+}
+
+// TestOverload prints the steps of an overload run and counts the 500s.
+func TestOverload(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i, s := range []results.Summary{
+		{Generator: "shoot", Profile: "mixed", TargetRPS: 1000, ElapsedS: 30, AchievedRPS: 1000, Requests: 30000, OK: 30000,
+			LatencyOK: results.Latency{P50: 5, P99: 41.26}, Statuses: map[string]int64{"200": 30000}},
+		{Generator: "shoot", Profile: "mixed", TargetRPS: 2000, ElapsedS: 30, AchievedRPS: 1990, Requests: 59700, OK: 39000, Failed: 20700, Dropped: 300,
+			LatencyOK: results.Latency{P50: 9, P99: 48}, Statuses: map[string]int64{"200": 39000, "503": 20690, "500": 2, "error": 8}},
+	} {
+		p := filepath.Join(dir, fmt.Sprintf("step%d.shoot.json", i))
+		if err := results.WriteSummary(p, s); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	var out bytes.Buffer
+	fives, err := printOverload(&out, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fives != 2 {
+		t.Errorf("%d 500s, want 2", fives)
+	}
+	want := "| 1000 | 1000 | 1000 | 5.0 | 41.3 | 0 | 0 | 0 | 0 |\n| 2000 | 1990 | 1300 | 9.0 | 48.0 | 20690 | 2 | 8 | 300 |\n"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, out.String())
+	}
+	if _, err := printOverload(&out, nil); err == nil {
+		t.Error("no summaries accepted")
 	}
 }

@@ -158,6 +158,7 @@ type aggregator struct {
 		requests, ok, dropped int64
 	}
 	lag         hist
+	ok          hist          // latency of the requests answered 200
 	statuses    map[int]int64 // of failed requests; 0: no answer
 	errs        map[string]int64
 	lastEnd     time.Duration
@@ -185,6 +186,7 @@ func (a *aggregator) add(r *vegeta.Result) {
 	e.h.record(r.Latency)
 	if r.Code == http.StatusOK {
 		e.ok++
+		a.ok.record(r.Latency)
 		return
 	}
 	a.statuses[int(r.Code)]++
@@ -222,6 +224,7 @@ func (a *aggregator) summary(cfg *config) results.Summary {
 	}
 	sum.Failed = sum.Requests - sum.OK
 	sum.Latency = all.latency()
+	sum.LatencyOK = a.ok.latency()
 	if sum.ElapsedS > 0 {
 		sum.AchievedRPS = math.Round(float64(sum.Requests)/sum.ElapsedS*100) / 100
 	}

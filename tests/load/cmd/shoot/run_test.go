@@ -257,6 +257,10 @@ func TestShootFailuresMissTheSLI(t *testing.T) {
 	if s.Requests != 400 || s.OK != 398 || s.Failed != 2 || s.Statuses["500"] != 2 || s.SLI.Met || s.SLI.Success != 398.0/400 {
 		t.Fatalf("summary %+v", s)
 	}
+	// The latency of the 200s alone is a distribution of its own.
+	if s.LatencyOK.Max <= 0 || s.LatencyOK.Min < s.Latency.Min || s.LatencyOK.Max > s.Latency.Max {
+		t.Errorf("latency of the 200s %+v, of all %+v", s.LatencyOK, s.Latency)
+	}
 	if !strings.Contains(log.String(), "failing on purpose") || strings.Count(log.String(), "shoot: failed") != 1 {
 		t.Errorf("log %q: want the first failure with its body", log.String())
 	}

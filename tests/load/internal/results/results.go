@@ -114,6 +114,9 @@ type Summary struct {
 	// PeakInFlight is the most requests started and not yet counted in
 	// the results at once: about the peak concurrency.
 	PeakInFlight int64 `json:"peak_in_flight"`
+	// LatencyOK is the latency of the requests answered 200 only: under
+	// overload, what the answered clients saw, without the fast refusals.
+	LatencyOK Latency `json:"latency_ok_ms"`
 	// GeneratorCPUS is the CPU time (user and system) the generator spent
 	// from its first request to its last answer.
 	GeneratorCPUS float64   `json:"generator_cpu_s"`
@@ -225,6 +228,15 @@ func ReadSummary(path string) (Summary, error) {
 		return s, fmt.Errorf("%s: not a shoot summary (generator %q)", path, s.Generator)
 	}
 	return s, nil
+}
+
+// Goodput is the rate of requests answered 200, per second of the run (0
+// for an empty run).
+func (s *Summary) Goodput() float64 {
+	if s.ElapsedS <= 0 {
+		return 0
+	}
+	return float64(s.OK) / s.ElapsedS
 }
 
 // Row makes the runs CSV row of a run.
