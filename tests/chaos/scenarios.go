@@ -60,7 +60,7 @@ func (s *suite) scenarioList() []scenario {
 			key:  "s2",
 			name: "kill -9 user between the charge and the grant",
 			forced: "the same lock; user is killed while its grant transaction waits on it (so the grant never commits); " +
-				"merch answers the buyer 500 and keeps the order pending; user is restarted and merch's recovery loop finishes the order",
+				"merch answers the buyer 503 and keeps the order pending; user is restarted and merch's recovery loop finishes the order",
 			run: func(ctx context.Context, u *user, r *scenarioResult) (order, time.Time, error) {
 				return s.grantInFlight(ctx, u, "user", r)
 			},
@@ -70,7 +70,7 @@ func (s *suite) scenarioList() []scenario {
 		list = append(list, scenario{
 			key:  "s3",
 			name: "kill -9 merch holding a charged, ungranted order",
-			forced: "user is killed before the purchase, so the charge succeeds and the grant fails (500, order pending); " +
+			forced: "user is killed before the purchase, so the charge succeeds and the grant fails (503, order pending); " +
 				"then merch is killed, user restarted, merch restarted: its recovery loop finishes the order",
 			run: s.pendingThenKill,
 		})
@@ -255,7 +255,7 @@ func (s *suite) grantInFlight(ctx context.Context, u *user, victim string, r *sc
 	return o, time.Now(), nil
 }
 
-// pendingThenKill: user down, buy (charged, not granted, 500), kill -9
+// pendingThenKill: user down, buy (charged, not granted, 503), kill -9
 // merch, restart user, restart merch.
 func (s *suite) pendingThenKill(ctx context.Context, u *user, r *scenarioResult) (order, time.Time, error) {
 	key := fmt.Sprintf("chaos-%s-%s", s.cfg.runID, r.key)
