@@ -39,7 +39,7 @@ func run() error {
 	brokers := rt.Env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"})
 	cost := rt.Env.Int("USER_BCRYPT_COST", 10)
 	// The bcrypt pool (internal/adapters/bcrypt): hashes and comparisons
-	// running at once (0: one per core of GOMAXPROCS), waiting at most (0: 8 per
+	// running at once (0: one per core of GOMAXPROCS), waiting at most (0: 32 per
 	// worker) and for how long; past them a login is refused with
 	// ResourceExhausted (503 at the gateway) instead of queueing for
 	// seconds.

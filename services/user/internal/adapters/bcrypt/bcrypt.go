@@ -5,12 +5,15 @@
 // would take seconds and then time out. The pool runs at most Workers of
 // them at once (default: one per core the Go runtime runs on,
 // runtime.GOMAXPROCS: runtime.NumCPU() on a machine, the CPU limit in a
-// container, where NumCPU would count the node's cores) and lets at most MaxWaiting more
-// wait, each for at most MaxWait or until its context ends. A call that
-// finds the waiting room full or waits too long fails with an error
-// wrapping app.ErrBusy at once (the gRPC API answers ResourceExhausted, the
-// gateway 503 with Retry-After), so an overload costs the excess logins a
-// fast refusal instead of costing every login its deadline.
+// container, where NumCPU would count the node's cores) and lets at most
+// MaxWaiting more wait, each for at most MaxWait or until its context ends.
+// A call fails with an error wrapping app.ErrBusy (the gRPC API answers
+// ResourceExhausted, the gateway 503 with Retry-After) when the waiting room
+// is full, when its wait runs out, and at once when its wait would be longer
+// than MaxWait anyway: the calls ahead of it times the average duration of
+// a call, over the workers. So an overload costs the excess logins a fast
+// refusal instead of costing every login its deadline, while cheap hashes
+// (a low cost) may queue deeper.
 package bcrypt
 
 import (
@@ -29,9 +32,10 @@ import (
 
 // Defaults of the pool.
 const (
-	// DefaultWaitingPerWorker sizes MaxWaiting: 8 per worker is ~0.5 s of
-	// work queued at cost 10.
-	DefaultWaitingPerWorker = 8
+	// DefaultWaitingPerWorker sizes MaxWaiting, a bound of memory (the
+	// expected wait bounds the time): at cost 10 ~8 per worker fit in
+	// DefaultMaxWait, at cost 4 all of them.
+	DefaultWaitingPerWorker = 32
 	DefaultMaxWait          = 500 * time.Millisecond
 )
 
@@ -58,6 +62,7 @@ type Hasher struct {
 	maxWaiting int64
 	maxWait    time.Duration
 	waiting    atomic.Int64
+	avg        atomic.Int64 // moving average of a call's duration, ns (0: none yet)
 	calls      *prometheus.CounterVec
 }
 
@@ -135,9 +140,22 @@ func (h *Hasher) run(ctx context.Context, f func()) error {
 		return err
 	}
 	defer func() { <-h.slots }()
+	start := time.Now()
 	f()
+	h.observe(time.Since(start))
 	h.calls.WithLabelValues("done").Inc()
 	return nil
+}
+
+// observe folds a call's duration into the moving average (weight 1/8).
+// Concurrent updates may lose one; the average stays an estimate.
+func (h *Hasher) observe(d time.Duration) {
+	old := h.avg.Load()
+	if old == 0 {
+		h.avg.Store(int64(d))
+		return
+	}
+	h.avg.Store(old + (int64(d)-old)/8)
 }
 
 func (h *Hasher) acquire(ctx context.Context) error {
@@ -150,10 +168,17 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		h.calls.WithLabelValues("canceled").Inc()
 		return fmt.Errorf("bcrypt: %w", err)
 	}
-	if n := h.waiting.Add(1); n > h.maxWaiting {
+	n := h.waiting.Add(1)
+	if n > h.maxWaiting {
 		h.waiting.Add(-1)
 		h.calls.WithLabelValues("busy").Inc()
 		return fmt.Errorf("bcrypt: %w: %d calls waiting", app.ErrBusy, n-1)
+	}
+	// n calls (this one too) wait for cap(slots) workers.
+	if est := time.Duration(n * h.avg.Load() / int64(cap(h.slots))); est > h.maxWait {
+		h.waiting.Add(-1)
+		h.calls.WithLabelValues("busy").Inc()
+		return fmt.Errorf("bcrypt: %w: the wait would be ~%s", app.ErrBusy, est.Round(time.Millisecond))
 	}
 	defer h.waiting.Add(-1)
 	timer := time.NewTimer(h.maxWait)

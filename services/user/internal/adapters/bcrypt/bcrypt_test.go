@@ -120,6 +120,42 @@ func TestPoolBound(t *testing.T) {
 	}
 }
 
+// A call whose wait would be longer than MaxWait (the calls ahead times
+// the average duration, over the workers) is refused at once.
+func TestExpectedWaitRefusesAtOnce(t *testing.T) {
+	h := newHasher(t, Config{Workers: 1, MaxWait: deadline / 2})
+	release := hold(t, h)
+	h.avg.Store(int64(deadline / 3)) // a call takes a third of a deadline
+	waited := make(chan error, 1)
+	go func() {
+		_, err := h.Matches(context.Background(), "not a hash", "pw")
+		waited <- err
+	}()
+	// The first waiter expects a third of a deadline: it waits.
+	eventually(t, "a call waiting", func() bool { return h.waiting.Load() == 1 })
+	// The second would wait two thirds, more than MaxWait: refused at once.
+	start := time.Now()
+	if _, err := h.Hash(context.Background(), "pw"); !errors.Is(err, app.ErrBusy) {
+		t.Fatalf("second waiter: %v, want ErrBusy", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("refused after %s, want at once", took)
+	}
+	release()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("first waiter: %v", err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("the first waiter never ran")
+	}
+	// The average moved toward the real (fast) calls.
+	if avg := time.Duration(h.avg.Load()); avg >= deadline/3 {
+		t.Fatalf("average %s after a fast call, want below %s", avg, deadline/3)
+	}
+}
+
 // A wait ends at MaxWait with ErrBusy, or earlier at the context's end with
 // the context's error.
 func TestWaitIsBounded(t *testing.T) {
