@@ -33,10 +33,12 @@ import (
 // Defaults of the pool.
 const (
 	// DefaultWaitingPerWorker sizes MaxWaiting, a bound of memory (the
-	// expected wait bounds the time): at cost 10 ~8 per worker fit in
+	// expected wait bounds the time): at cost 10 ~16 per worker fit in
 	// DefaultMaxWait, at cost 4 all of them.
 	DefaultWaitingPerWorker = 32
-	DefaultMaxWait          = 500 * time.Millisecond
+	// DefaultMaxWait: ten first logins of one name at once (ten hashes,
+	// then nine comparisons of the losers) fit on one worker at cost 10.
+	DefaultMaxWait = time.Second
 )
 
 // Config is a Hasher's shape.
