@@ -124,7 +124,10 @@ type RelayConfig struct {
 	// Linger is how long a wake-up waits for more commits before it
 	// publishes, so that the events of concurrent requests go out in one
 	// round (one select, one produce, one delete) instead of one round
-	// each; 0 means 5ms, a negative value publishes at once.
+	// each; 0 means 25ms, a negative value publishes at once. At 300
+	// movements a second, 5 ms gave rounds of 2.5 events: four PostgreSQL
+	// round trips, a commit and a Kafka request for every 2.5 events. The
+	// consumers (the history read model) do not need the events sooner.
 	Linger time.Duration
 }
 
@@ -141,7 +144,7 @@ func NewRelay(pool *pgxpool.Pool, producer Producer, log *slog.Logger, reg prome
 		cfg.Interval = 200 * time.Millisecond
 	}
 	if cfg.Linger == 0 {
-		cfg.Linger = 5 * time.Millisecond
+		cfg.Linger = 25 * time.Millisecond
 	}
 	r := &Relay{
 		pool: pool, producer: producer, log: log.With("component", "outbox-relay"),
