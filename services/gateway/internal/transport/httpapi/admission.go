@@ -21,16 +21,23 @@ const msgOverloaded = "service overloaded, retry later"
 
 // admit runs every API route under an admission bound: POST /api/auth
 // under cfg.LoginAdmission (a login may be a first one, a bcrypt hash,
-// ~60 ms of a core: their bound is smaller and their own), the other routes
-// under cfg.Admission. A refused request is answered 503 with Retry-After
+// ~60 ms of a core: their bound is smaller and their own), the
+// money-moving routes under cfg.WriteAdmission (a write costs ten times a
+// read, 3.5-6 ms of CPU against 0.4 ms, docs/benchmarks.md: with one pool,
+// reads queued behind writes and writes took the CPU the reads needed), the
+// other routes under cfg.Admission. A refused request is answered 503 with Retry-After
 // at once, before anything else is done for it (no token check, no Redis,
 // no backend). /healthz, /readyz and /metrics are served outside the mux,
 // so they are never refused.
 func (h *Handler) admit(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		lim := h.cfg.Admission
-		if r.Method == http.MethodPost && routePattern(r) == "/api/auth" {
+		route := routePattern(r)
+		switch _, write := idempotentRoutes[r.Method+" "+route]; {
+		case r.Method == http.MethodPost && route == "/api/auth":
 			lim = h.cfg.LoginAdmission
+		case write && h.cfg.WriteAdmission != nil:
+			lim = h.cfg.WriteAdmission
 		}
 		if lim == nil {
 			next(w, r, params)

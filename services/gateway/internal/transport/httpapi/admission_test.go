@@ -83,3 +83,45 @@ func TestOverloadedGatewayAnswers503(t *testing.T) {
 		t.Fatalf("admission left behind: %+v", st)
 	}
 }
+
+// Writes have a pool of their own: with every read slot held, a sendCoin
+// is still admitted, and a read is refused.
+func TestWritesHaveTheirOwnPool(t *testing.T) {
+	reads, err := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 1, QueueTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes, err := admission.New(admission.Config{MaxInFlight: 1, MaxQueue: 1, QueueTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOption{cfg: func(c *httpapi.Config) {
+		c.Admission = reads
+		c.WriteAdmission = writes
+	}})
+	auth := bearer(e.login("alice"))
+	e.login("bob")
+
+	s := newStall(1)
+	e.w.stall.Store(s)
+	held := make(chan reply, 1)
+	go func() {
+		r, err := e.try("GET", "/api/info", "", auth...)
+		if err != nil {
+			t.Error(err)
+		}
+		held <- r
+	}()
+	wait(t, s.entered, "the read holding the read slot")
+	wantError(t, e.do("GET", "/api/info", "", auth...), 503, "service overloaded, retry later")
+	if r := e.do("POST", "/api/sendCoin", `{"toUser":"bob","amount":1}`, auth...); r.status != 200 {
+		t.Fatalf("sendCoin with the read pool full: %d %s", r.status, r.body)
+	}
+	if st := writes.Stats(); st.InFlight != 0 {
+		t.Fatalf("write slot not given back: %+v", st)
+	}
+	close(s.release)
+	if r := wait(t, held, "the held read"); r.status != 200 {
+		t.Fatalf("held read: %d %s", r.status, r.body)
+	}
+}

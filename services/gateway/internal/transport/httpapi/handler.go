@@ -53,10 +53,13 @@ type Config struct {
 	LoginLimiter LoginLimiter
 	// TrustedProxies may set X-Forwarded-For (see ClientAddr).
 	TrustedProxies TrustedProxies
-	// Admission bounds the API requests in flight but logins; nil: no
-	// bound. LoginAdmission bounds POST /api/auth; nil: no bound.
+	// Admission bounds the API requests in flight but logins and writes;
+	// nil: no bound. LoginAdmission bounds POST /api/auth, WriteAdmission
+	// the money-moving routes (sendCoin, buy); nil: no bound of their own
+	// (writes then share Admission).
 	Admission      Admitter
 	LoginAdmission Admitter
+	WriteAdmission Admitter
 }
 
 // Handler is the gateway's root HTTP handler.
