@@ -12,17 +12,13 @@ import (
 // accountLocks serialises, inside this process, the movements that touch
 // the same accounts before they reach PostgreSQL.
 //
-// Why: at REPEATABLE READ the snapshot is taken by the transaction's first
-// statement, so a transaction that waits on SELECT ... FOR UPDATE for a row
-// that the lock holder then updates always fails with 40001 and starts
-// over. On a hot account every waiter loses that way, again and again, and
-// a bounded retry budget runs out (measured: 2 in 1500 transfers among 5
-// accounts with 30 workers exhausted 16 attempts). Queueing here first means
-// a transaction only begins once no other transfer of this process holds
-// its accounts, so its snapshot already sees their last commit and the row
-// locks are granted without a conflict. The row locks stay the
-// cross-process guarantee; contention between replicas still ends in
-// retried 40001s, one contender per replica instead of one per request.
+// Why: a movement that waits for a row lock in PostgreSQL waits on a pooled
+// connection and a server backend. On a hot account (one payer with many
+// requests in flight) every waiter would hold one, and the pool would run
+// dry for everybody else. Queueing here first keeps the waiters off the
+// pool: a movement takes a connection once no other movement of this
+// process holds its accounts. The row locks stay the guarantee, between
+// replicas and for a recipient known only by name.
 //
 // The stripes are channels so that waiting honours the context; accounts
 // are mapped to stripes by their id, and stripes are taken in index order

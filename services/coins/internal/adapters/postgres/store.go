@@ -1,5 +1,5 @@
 // Package postgres implements app.Repository on PostgreSQL: accounts, the
-// append-only ledger and the outbox, every movement in one REPEATABLE READ
+// append-only ledger and the outbox, every movement in one READ COMMITTED
 // transaction that locks the accounts it touches in user id order.
 package postgres
 
@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,10 +21,11 @@ import (
 	"github.com/merchshop/merchshop/services/coins/internal/app"
 )
 
-// DefaultAttempts bounds the tries of one money movement. At REPEATABLE
-// READ a transaction that waited for a row lock held by a transaction that
-// then updated the row fails with 40001 and is retried from the start (see
-// accountLocks for how this process avoids most of those).
+// DefaultAttempts bounds the tries of one money movement. A movement is
+// retried on a deadlock (which its lock order rules out), a serialization
+// failure (which READ COMMITTED does not raise on row locks) or a lost race
+// for its idempotency key (two payers with one key); the account
+// transactions at REPEATABLE READ (runTx) retry their 40001s.
 const DefaultAttempts = 16
 
 // lockStripes is the number of in-process account lock stripes.
@@ -124,10 +124,8 @@ func (s *Store) OpenAccount(ctx context.Context, userID uuid.UUID, username stri
 // nothing is to be written, the transaction is rolled back).
 //
 // Before PostgreSQL, the movement queues for this process's stripes of the
-// accounts it knows by id (see accountLocks). A transfer's recipient is
-// known by name only until the first attempt resolves it; when that attempt
-// fails with a serialization failure (which a wait for the recipient's row
-// ends in), the next one queues for the recipient's stripe too.
+// accounts it knows by id (see accountLocks): a transfer's recipient, known
+// by name, waits for its row lock in PostgreSQL instead.
 func (s *Store) Move(ctx context.Context, req app.MoveRequest, decide app.Decide) error {
 	known := make([]uuid.UUID, 0, 2)
 	for _, id := range []uuid.UUID{req.From, req.To} {
@@ -141,16 +139,12 @@ func (s *Store) Move(ctx context.Context, req app.MoveRequest, decide app.Decide
 		if err != nil {
 			return err
 		}
-		var resolved uuid.UUID
-		err = s.moveOnce(ctx, req, decide, &resolved)
+		err = s.moveOnce(ctx, req, decide)
 		unlock()
 		if err == nil || !retryable(err) {
 			return err
 		}
 		last = err
-		if resolved != uuid.Nil && !slices.Contains(known, resolved) {
-			known = append(known, resolved)
-		}
 		if err := postgres.Backoff(ctx, i); err != nil {
 			return fmt.Errorf("%w: %w", err, last)
 		}
@@ -185,9 +179,8 @@ const outcomeSQL = `SELECT now(), o.id, o.request_hash, o.code FROM (SELECT) one
 		    ORDER BY pref LIMIT 1
 		) o ON true`
 
-// moveOnce is one attempt of Move on a connection of its own. resolved
-// gets the payee's id once the lock has read it.
-func (s *Store) moveOnce(ctx context.Context, req app.MoveRequest, decide app.Decide, resolved *uuid.UUID) (err error) {
+// moveOnce is one attempt of Move on a connection of its own.
+func (s *Store) moveOnce(ctx context.Context, req app.MoveRequest, decide app.Decide) (err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire connection: %w", err)
@@ -215,16 +208,15 @@ func (s *Store) moveOnce(ctx context.Context, req app.MoveRequest, decide app.De
 		hash  *string
 		code  *string
 	)
-	// Lock first: at REPEATABLE READ the snapshot is taken by the first
-	// statement, so a lock wait that ends in 40001 wastes nothing, and the
-	// outcome read after it sees every outcome committed under the payer's
-	// lock. Every keyed movement of a payer writes the payer's row, a
-	// refusal included, so whoever takes the lock next either has a
-	// snapshot that shows the outcome or fails with 40001 and retries with
-	// one that does: two requests with one key can never end one refused
-	// and one paid.
+	// READ COMMITTED, lock first: SELECT ... FOR UPDATE that waits for
+	// a row gets the version its holder committed (never a serialization
+	// failure), and the outcome read after it takes a snapshot after the
+	// locks are granted, so it sees every outcome committed under the
+	// payer's lock. Every keyed movement of a payer, a refusal included,
+	// holds that lock until it commits, so two requests with one key can
+	// never end one refused and one paid.
 	b := &pgx.Batch{}
-	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ`)
+	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
 	b.Queue(lockSQL, ids, req.ToName).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var a app.Account
@@ -245,7 +237,7 @@ func (s *Store) moveOnce(ctx context.Context, req app.MoveRequest, decide app.De
 			l.From = a
 		}
 		if (req.To != uuid.Nil && a.ID == req.To) || (req.ToName != "" && a.Username == req.ToName) {
-			l.To, *resolved = a, a.ID
+			l.To = a
 		}
 	}
 	switch {
@@ -345,21 +337,13 @@ func queueMovement(b *pgx.Batch, m app.Movement, l app.Locked) error {
 
 // queueRefusal queues the record that m was refused for insufficient
 // funds: the refusal becomes the outcome of m.Key, and a later request with
-// the key gets it again instead of a new try (see app's decide for why).
-// It also writes the payer's row, without changing it, so that a refusal
-// serialises with the payer's other keyed movements exactly as a payment
-// does: a request with the same key that waited for the row lock fails
-// with 40001 and, retried, sees the refusal. Without that write it would go
-// on with its snapshot from before the refusal and not see it: the same
-// request would read the same balance and be refused again (a top-up in
-// between writes the row, which forces the retry), but a different request
-// with the key, for a smaller amount, would pay, and the key would have two
-// outcomes.
+// the key gets it again instead of a new try (see app's decide for why). A
+// request with the same key that waits for the payer's lock meanwhile reads
+// the refusal once it has the lock (see moveOnce).
 func queueRefusal(b *pgx.Batch, m app.Movement) {
 	b.Queue(`INSERT INTO refusals (idempotency_key, kind, from_user_id, to_user_id, amount, code, request_hash)
 	         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		m.Key, m.Kind, m.From, nullID(m.To), m.Amount, refusalInsufficientFunds, m.RequestHash)
-	b.Queue(`UPDATE accounts SET balance = balance WHERE user_id = $1`, m.From)
 }
 
 // transactionEvent is the event of a recorded transaction (amounts in

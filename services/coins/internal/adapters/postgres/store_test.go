@@ -259,19 +259,18 @@ func TestTransferWritesOutboxEvent(t *testing.T) {
 // TestRandomTransfersKeepTotal: 30 workers of one process make random
 // transfers among 5 hot accounts. Only "insufficient funds" may fail them.
 func TestRandomTransfersKeepTotal(t *testing.T) {
-	randomTransfers(t, 1, 1500, false)
+	randomTransfers(t, 1, 1500)
 }
 
 // TestRandomTransfersAcrossReplicas: the same over three processes'
-// stores, where nothing but the database serialises them. Contention
-// between replicas on a hot account may outlast the bounded retries; that
-// request then fails with "please retry" (safe to repeat with its key) and
-// the money stays exact.
+// stores, where nothing but the database's row locks serialises them. A
+// lock wait at READ COMMITTED ends with the holder's commit, not a
+// serialization failure, so no transfer runs out of retries either.
 func TestRandomTransfersAcrossReplicas(t *testing.T) {
-	randomTransfers(t, 3, 900, true)
+	randomTransfers(t, 3, 900)
 }
 
-func randomTransfers(t *testing.T, replicas, transfers int, allowBusy bool) {
+func randomTransfers(t *testing.T, replicas, transfers int) {
 	const (
 		accounts = 5
 		workers  = 30
@@ -285,9 +284,9 @@ func randomTransfers(t *testing.T, replicas, transfers int, allowBusy bool) {
 		ids[i] = e.open(t, names[i])
 	}
 	var (
-		left              atomic.Int64
-		ok, refused, busy atomic.Int64
-		wg                sync.WaitGroup
+		left        atomic.Int64
+		ok, refused atomic.Int64
+		wg          sync.WaitGroup
 	)
 	left.Store(int64(transfers))
 	errs := make(chan error, workers)
@@ -307,8 +306,6 @@ func randomTransfers(t *testing.T, replicas, transfers int, allowBusy bool) {
 					ok.Add(1)
 				case errors.Is(err, app.ErrInsufficientFunds):
 					refused.Add(1)
-				case allowBusy && errors.Is(err, app.ErrBusy):
-					busy.Add(1)
 				default:
 					errs <- err
 					return
@@ -335,11 +332,8 @@ func randomTransfers(t *testing.T, replicas, transfers int, allowBusy bool) {
 	if n := e.count(t, `SELECT count(*) FROM transactions WHERE kind = 'transfer'`); int64(n) != ok.Load() {
 		t.Errorf("%d transfer rows for %d successes", n, ok.Load())
 	}
-	if busy.Load() > int64(transfers/20) {
-		t.Errorf("%d of %d transfers gave up after the retries: more than 5%%", busy.Load(), transfers)
-	}
-	t.Logf("%d replicas: %d transfers done, %d refused for insufficient funds, %d gave up after the retries",
-		replicas, ok.Load(), refused.Load(), busy.Load())
+	t.Logf("%d replicas: %d transfers done, %d refused for insufficient funds",
+		replicas, ok.Load(), refused.Load())
 	e.checkLedger(t)
 }
 
