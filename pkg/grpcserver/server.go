@@ -22,6 +22,9 @@ import (
 	"github.com/merchshop/merchshop/pkg/metrics"
 )
 
+// streamWorkers is the number of goroutines kept to run RPCs on.
+const streamWorkers = 64
+
 // Server is a gRPC server with its health service.
 type Server struct {
 	*grpc.Server
@@ -36,6 +39,12 @@ func New(log *slog.Logger, reg *metrics.Registry) *Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(1<<20),
+		// Warm goroutines for the RPCs: without them every RPC runs on a
+		// new goroutine whose stack grows (copied) two or three times
+		// on its way through the interceptors, pgx and go-redis; that was
+		// 8.5% of the coins service's CPU at 300 transfers/s. Past this many
+		// RPCs at once grpc starts goroutines as before.
+		grpc.NumStreamWorkers(streamWorkers),
 	)
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
