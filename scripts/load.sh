@@ -9,6 +9,8 @@
 #   load.sh overload                    mixed at 1x, 2x, 4x of LOAD_SLI_RATE (1000): goodput, p99 of the
 #                                       200s, 503s and 500s per step, then reconcile; fails on any 500
 #   load.sh pprof [PROFILE] [RATE]      20 s CPU profiles of all six services under load (restarts them with PPROF=1)
+#   load.sh writes [N]                  PostgreSQL transactions and rows written per first login, repeat
+#                                       login, purchase and transfer (N of each, 200), from pg_stat_database
 #   load.sh machine                     the machine, for docs/benchmarks.md
 # The load generator is tests/load/cmd/shoot (vegeta's library; exits 99 when a
 # run misses the SLI): p99 <= 50 ms and >= 99.99% of requests answered 200.
@@ -230,6 +232,69 @@ default_rate() {
   esac
 }
 
+# pgstats prints "db commits rows_written" for the services' databases.
+pgstats() {
+  PGPASSWORD=$PG_PASSWORD psql -X -q -At -F' ' -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -c \
+    "SELECT datname, xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database
+     WHERE datname IN ('auth', 'users', 'coins', 'merch') ORDER BY datname"
+}
+
+# settled_pgstats prints pgstats once two readings 11 s apart agree: an
+# idle backend publishes its pending counters within 10 s (PostgreSQL's
+# PGSTAT_IDLE_INTERVAL), and events are consumed after the relays' rounds.
+# After 90 s it prints what it has, with a warning.
+settled_pgstats() {
+  local prev cur deadline=$(( $(date +%s) + 90 ))
+  prev=$(pgstats)
+  while :; do
+    sleep 11 # the polling interval, longer than the stats' publishing delay
+    cur=$(pgstats)
+    if [[ $cur == "$prev" ]]; then echo "$cur"; return; fi
+    if (( $(date +%s) >= deadline )); then log "writes: counters still moving after 90 s"; echo "$cur"; return; fi
+    prev=$cur
+  done
+}
+
+# writes_phase NAME N CMD...: runs CMD N times (8 at a time, the index as
+# its last argument) between two settled readings, prints per-action deltas.
+writes_phase() {
+  local name=$1 n=$2; shift 2
+  local before after
+  before=$(settled_pgstats)
+  seq 1 "$n" | xargs -P 8 -I{} "$@" {}
+  after=$(settled_pgstats)
+  join <(echo "$before") <(echo "$after") | awk -v name="$name" -v n="$n" '
+    { c = ($4 - $2) / n; r = ($5 - $3) / n; tc += c; tr += r
+      printf "| %s | %s | %.2f | %.2f |\n", name, $1, c, r }
+    END { printf "| %s | all | %.2f | %.2f |\n", name, tc, tr }'
+}
+
+writes() {
+  local n=${1:-200} run pw=writes-pw
+  run=w$(date +%s)
+  # shellcheck disable=SC1091
+  set -a; . "$STATE/env"; set +a
+  export BASE OUT run pw
+  login() { curl -fs -o /dev/null --max-time 30 -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$run-$1\",\"password\":\"$pw\"}" "$BASE/api/auth"; }
+  token() { curl -fs --max-time 30 -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$run-$1\",\"password\":\"$pw\"}" "$BASE/api/auth" | sed 's/.*"token":"\([^"]*\)".*/\1/'; }
+  buy() { curl -fs -o /dev/null --max-time 30 -H "Authorization: Bearer $(cat "$OUT/$run.tok.$(( $1 % 20 ))")" \
+    -H "Idempotency-Key: $run-b$1" "$BASE/api/buy/pen"; }
+  send() { curl -fs -o /dev/null --max-time 30 -H "Authorization: Bearer $(cat "$OUT/$run.tok.$(( $1 % 20 ))")" \
+    -H "Idempotency-Key: $run-s$1" -H 'Content-Type: application/json' \
+    -d "{\"toUser\":\"$run-$(( ($1 + 1) % 20 ))\",\"amount\":1}" "$BASE/api/sendCoin"; }
+  export -f login token buy send
+  echo "| action | database | commits per action | rows written per action |"
+  echo "|---|---|---|---|"
+  writes_phase "first login" "$n" bash -c 'login "$0"'
+  writes_phase "repeat login" "$n" bash -c 'login "$0"'
+  for i in $(seq 0 19); do token "$i" >"$OUT/$run.tok.$i"; done
+  writes_phase "purchase (pen)" "$n" bash -c 'buy "$0"'
+  writes_phase "transfer" "$n" bash -c 'send "$0"'
+  rm -f "$OUT/$run".tok.*
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -349,12 +414,16 @@ case $cmd in
     "$REPO/scripts/services.sh" start >&2
     log "profiles in $dir (go tool pprof -http=: $dir/<svc> $dir/<svc>.cpu.pprof)"
     ;;
+  writes)
+    ensure_system
+    writes "${1:-200}"
+    ;;
   machine)
     echo "cores: $(nproc); memory: $(free -h | awk '/^Mem:/{print $2}'); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
     echo "kernel: $(uname -r); Go: $(go version | cut -d' ' -f3)"
     ;;
   *)
-    sed -n '2,21p' "$0" >&2
+    sed -n '2,23p' "$0" >&2
     exit 2
     ;;
 esac

@@ -41,15 +41,15 @@ var (
 	uses = map[string][]string{
 		"gateway": {"redis"},
 		"auth":    {"postgres"},
-		"user":    {"postgres", "kafka", "redis"},
+		"user":    {"postgres", "redis"},
 		"coins":   {"postgres", "kafka", "redis"},
-		"merch":   {"postgres", "kafka"},
+		"merch":   {"postgres"},
 		"info":    {"clickhouse", "kafka"},
 	}
 	grpcPort  = map[string]int32{"auth": 50051, "user": 50052, "coins": 50053, "merch": 50054, "info": 50055}
 	adminPort = map[string]int32{"auth": 8081, "user": 8082, "coins": 8083, "merch": 8084, "info": 8085}
 	infraPort = map[string]int32{"postgres": 5432, "redis": 6379, "kafka": 9092, "clickhouse": 9000}
-	topics    = []string{"user.created", "coins.transactions", "merch.purchases"}
+	topics    = []string{"coins.transactions"}
 	// The external endpoints' ports in testdata/values-external.yaml.
 	externalPort = map[string]int32{"postgres": 5432, "redis": 6380, "kafka": 9094, "clickhouse": 9440, "ydb": 2135}
 	// The Secrets the chart expects people to create (docs/deploy.md).

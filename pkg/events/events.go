@@ -1,24 +1,15 @@
-// Package events defines the Kafka topics and the JSON payloads the services
-// exchange. Every event carries an event id that consumers deduplicate on.
+// Package events defines the Kafka topic and the JSON payload of the one
+// event stream: the coins ledger's transactions, which feed the ClickHouse
+// history. Every event carries an event id that consumers deduplicate on.
+// Accounts are opened and items granted by direct, idempotent calls (auth ->
+// coins.OpenAccount, the purchase saga -> user.GrantItem), not by events.
 package events
 
 import "time"
 
-// Topics. Partition counts are set where topics are created (scripts/infra
-// and the Helm chart).
-const (
-	TopicUserCreated  = "user.created"
-	TopicTransactions = "coins.transactions"
-	TopicPurchases    = "merch.purchases"
-)
-
-// UserCreated is published by the user service when a user registers.
-type UserCreated struct {
-	EventID   string    `json:"event_id"`
-	UserID    string    `json:"user_id"`
-	Username  string    `json:"username"`
-	CreatedAt time.Time `json:"created_at"`
-}
+// TopicTransactions is the topic of Transaction events. Partition counts
+// are set where topics are created (scripts/infra and the Helm chart).
+const TopicTransactions = "coins.transactions"
 
 // Transaction kinds.
 const (
@@ -42,15 +33,4 @@ type Transaction struct {
 	Amount        int64     `json:"amount"`
 	Reason        string    `json:"reason,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
-}
-
-// PurchaseCompleted is published by the merch service when an order is
-// paid and its item granted.
-type PurchaseCompleted struct {
-	EventID   string    `json:"event_id"`
-	OrderID   string    `json:"order_id"`
-	UserID    string    `json:"user_id"`
-	Item      string    `json:"item"`
-	Price     int64     `json:"price"`
-	CreatedAt time.Time `json:"created_at"`
 }

@@ -1,8 +1,8 @@
 // Package outbox is the transactional outbox: events are inserted in the
 // same PostgreSQL transaction as the change they describe, and a relay
 // publishes them to Kafka at least once, deleting each only after Kafka
-// acknowledged it. It also holds the consumer side's dedup table
-// (processed_events), so that a redelivered event is applied once.
+// acknowledged it. Consumers deduplicate on the event id (HeaderEventID)
+// where they store the event.
 package outbox
 
 import (
@@ -25,8 +25,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates the outbox and processed_events tables in a service's
-// database (versions kept apart from the service's own migrations).
+// Migrate creates the outbox table in the database of a service that
+// publishes events (versions kept apart from the service's own migrations).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return postgres.Migrate(ctx, pool, migrations, "migrations", "outbox_schema_version")
 }
@@ -79,19 +79,6 @@ func Args(e Event) ([]any, error) {
 		return nil, fmt.Errorf("outbox encode %s: %w", e.Topic, err)
 	}
 	return []any{e.ID, e.Topic, e.Key, payload}, nil
-}
-
-// Claim records that consumer applied eventID within tx. It returns false
-// when the event had been applied before, in which case the caller must skip
-// it (and may commit or roll back tx as it likes).
-func Claim(ctx context.Context, tx pgx.Tx, consumer, eventID string) (bool, error) {
-	tag, err := tx.Exec(ctx,
-		`INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-		consumer, eventID)
-	if err != nil {
-		return false, fmt.Errorf("claim event %s: %w", eventID, err)
-	}
-	return tag.RowsAffected() == 1, nil
 }
 
 // Producer is the part of a Kafka client the relay needs.

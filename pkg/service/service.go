@@ -20,7 +20,6 @@ import (
 	"github.com/merchshop/merchshop/pkg/httpserver"
 	"github.com/merchshop/merchshop/pkg/logging"
 	"github.com/merchshop/merchshop/pkg/metrics"
-	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/postgres"
 )
 
@@ -77,16 +76,13 @@ func (r *Runtime) Dial(name, envKey, def string) (*grpc.ClientConn, error) {
 func (r *Runtime) AddReadiness(name string, c httpserver.Check) { r.ready[name] = c }
 
 // Postgres connects to the database in DATABASE_URL (default def), applies
-// the outbox tables and then the service's migrations from dir of fsys, and
-// adds the database to the readiness checks.
+// the service's migrations from dir of fsys, and adds the database to the
+// readiness checks. A service that publishes events applies the outbox's
+// own migrations too (outbox.Migrate).
 func (r *Runtime) Postgres(ctx context.Context, def string, maxConns int32, fsys fs.FS, dir string) (*pgxpool.Pool, error) {
 	dsn := r.Env.String("DATABASE_URL", def)
 	pool, err := postgres.Connect(ctx, r.Log, dsn, int32(r.Env.Int("DATABASE_MAX_CONNS", int(maxConns))), r.Env.Duration("DATABASE_WAIT", 60*time.Second))
 	if err != nil {
-		return nil, err
-	}
-	if err := outbox.Migrate(ctx, pool); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	if err := postgres.Migrate(ctx, pool, fsys, dir, "schema_version"); err != nil {

@@ -17,7 +17,7 @@ K_CLUSTER_ID="$K_DIR/cluster_id"
 K_LOG="$LOG_DIR/kafka.log"
 K_POM="$INFRA_DIR/kafka/pom.xml"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
-TOPICS=(user.created coins.transactions merch.purchases)
+TOPICS=(coins.transactions)
 TOPIC_PARTITIONS=6
 START_TIMEOUT=90
 

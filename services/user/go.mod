@@ -8,7 +8,6 @@ require (
 	github.com/merchshop/merchshop/gen v0.0.0
 	github.com/merchshop/merchshop/pkg v0.0.0
 	github.com/prometheus/client_golang v1.25.0
-	github.com/twmb/franz-go v1.22.3
 	golang.org/x/crypto v0.59.0
 	google.golang.org/grpc v1.85.0
 )
@@ -29,7 +28,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
-	github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect
+	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect

@@ -312,15 +312,10 @@ func (d *dbs) pendingOrders(ctx context.Context, ids []string) (int, error) {
 }
 
 // backlog counts outbox rows (events not yet acknowledged by Kafka) older
-// than t, over the three databases with an outbox.
+// than t, in the one database with an outbox (coins': the ledger's
+// transactions).
 func (d *dbs) backlog(ctx context.Context, t time.Time) (int, error) {
-	total := 0
-	for _, p := range []*pgxpool.Pool{d.coins, d.users, d.merch} {
-		var n int
-		if err := p.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE created_at < $1`, t).Scan(&n); err != nil {
-			return 0, err
-		}
-		total += n
-	}
-	return total, nil
+	var n int
+	err := d.coins.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE created_at < $1`, t).Scan(&n)
+	return n, err
 }

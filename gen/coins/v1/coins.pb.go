@@ -386,190 +386,6 @@ func (x *TransactionResponse) GetReplayed() bool {
 	return false
 }
 
-type GetBalanceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetBalanceRequest) Reset() {
-	*x = GetBalanceRequest{}
-	mi := &file_coins_v1_coins_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetBalanceRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetBalanceRequest) ProtoMessage() {}
-
-func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coins_v1_coins_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
-func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_coins_v1_coins_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *GetBalanceRequest) GetUserId() string {
-	if x != nil {
-		return x.UserId
-	}
-	return ""
-}
-
-type GetBalanceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Balance       int64                  `protobuf:"varint,1,opt,name=balance,proto3" json:"balance,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetBalanceResponse) Reset() {
-	*x = GetBalanceResponse{}
-	mi := &file_coins_v1_coins_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetBalanceResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetBalanceResponse) ProtoMessage() {}
-
-func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coins_v1_coins_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
-func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_coins_v1_coins_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *GetBalanceResponse) GetBalance() int64 {
-	if x != nil {
-		return x.Balance
-	}
-	return 0
-}
-
-type GetHistoryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetHistoryRequest) Reset() {
-	*x = GetHistoryRequest{}
-	mi := &file_coins_v1_coins_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetHistoryRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetHistoryRequest) ProtoMessage() {}
-
-func (x *GetHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coins_v1_coins_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetHistoryRequest.ProtoReflect.Descriptor instead.
-func (*GetHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_coins_v1_coins_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *GetHistoryRequest) GetUserId() string {
-	if x != nil {
-		return x.UserId
-	}
-	return ""
-}
-
-type GetHistoryResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Received      []*CounterpartTotal    `protobuf:"bytes,1,rep,name=received,proto3" json:"received,omitempty"`
-	Sent          []*CounterpartTotal    `protobuf:"bytes,2,rep,name=sent,proto3" json:"sent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetHistoryResponse) Reset() {
-	*x = GetHistoryResponse{}
-	mi := &file_coins_v1_coins_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetHistoryResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetHistoryResponse) ProtoMessage() {}
-
-func (x *GetHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coins_v1_coins_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetHistoryResponse.ProtoReflect.Descriptor instead.
-func (*GetHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_coins_v1_coins_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *GetHistoryResponse) GetReceived() []*CounterpartTotal {
-	if x != nil {
-		return x.Received
-	}
-	return nil
-}
-
-func (x *GetHistoryResponse) GetSent() []*CounterpartTotal {
-	if x != nil {
-		return x.Sent
-	}
-	return nil
-}
-
 type GetOverviewRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -579,7 +395,7 @@ type GetOverviewRequest struct {
 
 func (x *GetOverviewRequest) Reset() {
 	*x = GetOverviewRequest{}
-	mi := &file_coins_v1_coins_proto_msgTypes[10]
+	mi := &file_coins_v1_coins_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +407,7 @@ func (x *GetOverviewRequest) String() string {
 func (*GetOverviewRequest) ProtoMessage() {}
 
 func (x *GetOverviewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coins_v1_coins_proto_msgTypes[10]
+	mi := &file_coins_v1_coins_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +420,7 @@ func (x *GetOverviewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOverviewRequest.ProtoReflect.Descriptor instead.
 func (*GetOverviewRequest) Descriptor() ([]byte, []int) {
-	return file_coins_v1_coins_proto_rawDescGZIP(), []int{10}
+	return file_coins_v1_coins_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetOverviewRequest) GetUserId() string {
@@ -625,7 +441,7 @@ type GetOverviewResponse struct {
 
 func (x *GetOverviewResponse) Reset() {
 	*x = GetOverviewResponse{}
-	mi := &file_coins_v1_coins_proto_msgTypes[11]
+	mi := &file_coins_v1_coins_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +453,7 @@ func (x *GetOverviewResponse) String() string {
 func (*GetOverviewResponse) ProtoMessage() {}
 
 func (x *GetOverviewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coins_v1_coins_proto_msgTypes[11]
+	mi := &file_coins_v1_coins_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +466,7 @@ func (x *GetOverviewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOverviewResponse.ProtoReflect.Descriptor instead.
 func (*GetOverviewResponse) Descriptor() ([]byte, []int) {
-	return file_coins_v1_coins_proto_rawDescGZIP(), []int{11}
+	return file_coins_v1_coins_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetOverviewResponse) GetBalance() int64 {
@@ -684,7 +500,7 @@ type CounterpartTotal struct {
 
 func (x *CounterpartTotal) Reset() {
 	*x = CounterpartTotal{}
-	mi := &file_coins_v1_coins_proto_msgTypes[12]
+	mi := &file_coins_v1_coins_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +512,7 @@ func (x *CounterpartTotal) String() string {
 func (*CounterpartTotal) ProtoMessage() {}
 
 func (x *CounterpartTotal) ProtoReflect() protoreflect.Message {
-	mi := &file_coins_v1_coins_proto_msgTypes[12]
+	mi := &file_coins_v1_coins_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +525,7 @@ func (x *CounterpartTotal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CounterpartTotal.ProtoReflect.Descriptor instead.
 func (*CounterpartTotal) Descriptor() ([]byte, []int) {
-	return file_coins_v1_coins_proto_rawDescGZIP(), []int{12}
+	return file_coins_v1_coins_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CounterpartTotal) GetUsername() string {
@@ -756,16 +572,7 @@ const file_coins_v1_coins_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"X\n" +
 	"\x13TransactionResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x1a\n" +
-	"\breplayed\x18\x02 \x01(\bR\breplayed\",\n" +
-	"\x11GetBalanceRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\".\n" +
-	"\x12GetBalanceResponse\x12\x18\n" +
-	"\abalance\x18\x01 \x01(\x03R\abalance\",\n" +
-	"\x11GetHistoryRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x90\x01\n" +
-	"\x12GetHistoryResponse\x12@\n" +
-	"\breceived\x18\x01 \x03(\v2$.merchshop.coins.v1.CounterpartTotalR\breceived\x128\n" +
-	"\x04sent\x18\x02 \x03(\v2$.merchshop.coins.v1.CounterpartTotalR\x04sent\"-\n" +
+	"\breplayed\x18\x02 \x01(\bR\breplayed\"-\n" +
 	"\x12GetOverviewRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"\xab\x01\n" +
 	"\x13GetOverviewResponse\x12\x18\n" +
@@ -774,16 +581,12 @@ const file_coins_v1_coins_proto_rawDesc = "" +
 	"\x04sent\x18\x03 \x03(\v2$.merchshop.coins.v1.CounterpartTotalR\x04sent\"F\n" +
 	"\x10CounterpartTotal\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x03R\x06amount2\x8e\x05\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount2\xd4\x03\n" +
 	"\fCoinsService\x12^\n" +
 	"\vOpenAccount\x12&.merchshop.coins.v1.OpenAccountRequest\x1a'.merchshop.coins.v1.OpenAccountResponse\x12X\n" +
 	"\bTransfer\x12#.merchshop.coins.v1.TransferRequest\x1a'.merchshop.coins.v1.TransactionResponse\x12T\n" +
 	"\x06Charge\x12!.merchshop.coins.v1.ChargeRequest\x1a'.merchshop.coins.v1.TransactionResponse\x12T\n" +
-	"\x06Credit\x12!.merchshop.coins.v1.CreditRequest\x1a'.merchshop.coins.v1.TransactionResponse\x12[\n" +
-	"\n" +
-	"GetBalance\x12%.merchshop.coins.v1.GetBalanceRequest\x1a&.merchshop.coins.v1.GetBalanceResponse\x12[\n" +
-	"\n" +
-	"GetHistory\x12%.merchshop.coins.v1.GetHistoryRequest\x1a&.merchshop.coins.v1.GetHistoryResponse\x12^\n" +
+	"\x06Credit\x12!.merchshop.coins.v1.CreditRequest\x1a'.merchshop.coins.v1.TransactionResponse\x12^\n" +
 	"\vGetOverview\x12&.merchshop.coins.v1.GetOverviewRequest\x1a'.merchshop.coins.v1.GetOverviewResponseB5Z3github.com/merchshop/merchshop/gen/coins/v1;coinsv1b\x06proto3"
 
 var (
@@ -798,7 +601,7 @@ func file_coins_v1_coins_proto_rawDescGZIP() []byte {
 	return file_coins_v1_coins_proto_rawDescData
 }
 
-var file_coins_v1_coins_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_coins_v1_coins_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_coins_v1_coins_proto_goTypes = []any{
 	(*OpenAccountRequest)(nil),  // 0: merchshop.coins.v1.OpenAccountRequest
 	(*OpenAccountResponse)(nil), // 1: merchshop.coins.v1.OpenAccountResponse
@@ -806,38 +609,28 @@ var file_coins_v1_coins_proto_goTypes = []any{
 	(*ChargeRequest)(nil),       // 3: merchshop.coins.v1.ChargeRequest
 	(*CreditRequest)(nil),       // 4: merchshop.coins.v1.CreditRequest
 	(*TransactionResponse)(nil), // 5: merchshop.coins.v1.TransactionResponse
-	(*GetBalanceRequest)(nil),   // 6: merchshop.coins.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),  // 7: merchshop.coins.v1.GetBalanceResponse
-	(*GetHistoryRequest)(nil),   // 8: merchshop.coins.v1.GetHistoryRequest
-	(*GetHistoryResponse)(nil),  // 9: merchshop.coins.v1.GetHistoryResponse
-	(*GetOverviewRequest)(nil),  // 10: merchshop.coins.v1.GetOverviewRequest
-	(*GetOverviewResponse)(nil), // 11: merchshop.coins.v1.GetOverviewResponse
-	(*CounterpartTotal)(nil),    // 12: merchshop.coins.v1.CounterpartTotal
+	(*GetOverviewRequest)(nil),  // 6: merchshop.coins.v1.GetOverviewRequest
+	(*GetOverviewResponse)(nil), // 7: merchshop.coins.v1.GetOverviewResponse
+	(*CounterpartTotal)(nil),    // 8: merchshop.coins.v1.CounterpartTotal
 }
 var file_coins_v1_coins_proto_depIdxs = []int32{
-	12, // 0: merchshop.coins.v1.GetHistoryResponse.received:type_name -> merchshop.coins.v1.CounterpartTotal
-	12, // 1: merchshop.coins.v1.GetHistoryResponse.sent:type_name -> merchshop.coins.v1.CounterpartTotal
-	12, // 2: merchshop.coins.v1.GetOverviewResponse.received:type_name -> merchshop.coins.v1.CounterpartTotal
-	12, // 3: merchshop.coins.v1.GetOverviewResponse.sent:type_name -> merchshop.coins.v1.CounterpartTotal
-	0,  // 4: merchshop.coins.v1.CoinsService.OpenAccount:input_type -> merchshop.coins.v1.OpenAccountRequest
-	2,  // 5: merchshop.coins.v1.CoinsService.Transfer:input_type -> merchshop.coins.v1.TransferRequest
-	3,  // 6: merchshop.coins.v1.CoinsService.Charge:input_type -> merchshop.coins.v1.ChargeRequest
-	4,  // 7: merchshop.coins.v1.CoinsService.Credit:input_type -> merchshop.coins.v1.CreditRequest
-	6,  // 8: merchshop.coins.v1.CoinsService.GetBalance:input_type -> merchshop.coins.v1.GetBalanceRequest
-	8,  // 9: merchshop.coins.v1.CoinsService.GetHistory:input_type -> merchshop.coins.v1.GetHistoryRequest
-	10, // 10: merchshop.coins.v1.CoinsService.GetOverview:input_type -> merchshop.coins.v1.GetOverviewRequest
-	1,  // 11: merchshop.coins.v1.CoinsService.OpenAccount:output_type -> merchshop.coins.v1.OpenAccountResponse
-	5,  // 12: merchshop.coins.v1.CoinsService.Transfer:output_type -> merchshop.coins.v1.TransactionResponse
-	5,  // 13: merchshop.coins.v1.CoinsService.Charge:output_type -> merchshop.coins.v1.TransactionResponse
-	5,  // 14: merchshop.coins.v1.CoinsService.Credit:output_type -> merchshop.coins.v1.TransactionResponse
-	7,  // 15: merchshop.coins.v1.CoinsService.GetBalance:output_type -> merchshop.coins.v1.GetBalanceResponse
-	9,  // 16: merchshop.coins.v1.CoinsService.GetHistory:output_type -> merchshop.coins.v1.GetHistoryResponse
-	11, // 17: merchshop.coins.v1.CoinsService.GetOverview:output_type -> merchshop.coins.v1.GetOverviewResponse
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	8, // 0: merchshop.coins.v1.GetOverviewResponse.received:type_name -> merchshop.coins.v1.CounterpartTotal
+	8, // 1: merchshop.coins.v1.GetOverviewResponse.sent:type_name -> merchshop.coins.v1.CounterpartTotal
+	0, // 2: merchshop.coins.v1.CoinsService.OpenAccount:input_type -> merchshop.coins.v1.OpenAccountRequest
+	2, // 3: merchshop.coins.v1.CoinsService.Transfer:input_type -> merchshop.coins.v1.TransferRequest
+	3, // 4: merchshop.coins.v1.CoinsService.Charge:input_type -> merchshop.coins.v1.ChargeRequest
+	4, // 5: merchshop.coins.v1.CoinsService.Credit:input_type -> merchshop.coins.v1.CreditRequest
+	6, // 6: merchshop.coins.v1.CoinsService.GetOverview:input_type -> merchshop.coins.v1.GetOverviewRequest
+	1, // 7: merchshop.coins.v1.CoinsService.OpenAccount:output_type -> merchshop.coins.v1.OpenAccountResponse
+	5, // 8: merchshop.coins.v1.CoinsService.Transfer:output_type -> merchshop.coins.v1.TransactionResponse
+	5, // 9: merchshop.coins.v1.CoinsService.Charge:output_type -> merchshop.coins.v1.TransactionResponse
+	5, // 10: merchshop.coins.v1.CoinsService.Credit:output_type -> merchshop.coins.v1.TransactionResponse
+	7, // 11: merchshop.coins.v1.CoinsService.GetOverview:output_type -> merchshop.coins.v1.GetOverviewResponse
+	7, // [7:12] is the sub-list for method output_type
+	2, // [2:7] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_coins_v1_coins_proto_init() }
@@ -851,7 +644,7 @@ func file_coins_v1_coins_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coins_v1_coins_proto_rawDesc), len(file_coins_v1_coins_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,8 +26,6 @@ const (
 	CoinsService_Transfer_FullMethodName    = "/merchshop.coins.v1.CoinsService/Transfer"
 	CoinsService_Charge_FullMethodName      = "/merchshop.coins.v1.CoinsService/Charge"
 	CoinsService_Credit_FullMethodName      = "/merchshop.coins.v1.CoinsService/Credit"
-	CoinsService_GetBalance_FullMethodName  = "/merchshop.coins.v1.CoinsService/GetBalance"
-	CoinsService_GetHistory_FullMethodName  = "/merchshop.coins.v1.CoinsService/GetHistory"
 	CoinsService_GetOverview_FullMethodName = "/merchshop.coins.v1.CoinsService/GetOverview"
 )
 
@@ -46,10 +44,6 @@ type CoinsServiceClient interface {
 	Charge(ctx context.Context, in *ChargeRequest, opts ...grpc.CallOption) (*TransactionResponse, error)
 	// Credit gives coins to a user (a refund or a replenishment).
 	Credit(ctx context.Context, in *CreditRequest, opts ...grpc.CallOption) (*TransactionResponse, error)
-	// GetBalance returns a user's balance.
-	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
-	// GetHistory returns the transfers of a user grouped per counterpart.
-	GetHistory(ctx context.Context, in *GetHistoryRequest, opts ...grpc.CallOption) (*GetHistoryResponse, error)
 	// GetOverview returns a user's balance and transfers grouped per
 	// counterpart, read together from one snapshot (what GET /api/info shows).
 	// NotFound when the user has no account.
@@ -104,26 +98,6 @@ func (c *coinsServiceClient) Credit(ctx context.Context, in *CreditRequest, opts
 	return out, nil
 }
 
-func (c *coinsServiceClient) GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetBalanceResponse)
-	err := c.cc.Invoke(ctx, CoinsService_GetBalance_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *coinsServiceClient) GetHistory(ctx context.Context, in *GetHistoryRequest, opts ...grpc.CallOption) (*GetHistoryResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetHistoryResponse)
-	err := c.cc.Invoke(ctx, CoinsService_GetHistory_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *coinsServiceClient) GetOverview(ctx context.Context, in *GetOverviewRequest, opts ...grpc.CallOption) (*GetOverviewResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetOverviewResponse)
@@ -149,10 +123,6 @@ type CoinsServiceServer interface {
 	Charge(context.Context, *ChargeRequest) (*TransactionResponse, error)
 	// Credit gives coins to a user (a refund or a replenishment).
 	Credit(context.Context, *CreditRequest) (*TransactionResponse, error)
-	// GetBalance returns a user's balance.
-	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
-	// GetHistory returns the transfers of a user grouped per counterpart.
-	GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error)
 	// GetOverview returns a user's balance and transfers grouped per
 	// counterpart, read together from one snapshot (what GET /api/info shows).
 	// NotFound when the user has no account.
@@ -178,12 +148,6 @@ func (UnimplementedCoinsServiceServer) Charge(context.Context, *ChargeRequest) (
 }
 func (UnimplementedCoinsServiceServer) Credit(context.Context, *CreditRequest) (*TransactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Credit not implemented")
-}
-func (UnimplementedCoinsServiceServer) GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetBalance not implemented")
-}
-func (UnimplementedCoinsServiceServer) GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetHistory not implemented")
 }
 func (UnimplementedCoinsServiceServer) GetOverview(context.Context, *GetOverviewRequest) (*GetOverviewResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOverview not implemented")
@@ -281,42 +245,6 @@ func _CoinsService_Credit_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
-func _CoinsService_GetBalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetBalanceRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(CoinsServiceServer).GetBalance(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: CoinsService_GetBalance_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(CoinsServiceServer).GetBalance(ctx, req.(*GetBalanceRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _CoinsService_GetHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetHistoryRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(CoinsServiceServer).GetHistory(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: CoinsService_GetHistory_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(CoinsServiceServer).GetHistory(ctx, req.(*GetHistoryRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _CoinsService_GetOverview_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetOverviewRequest)
 	if err := dec(in); err != nil {
@@ -357,14 +285,6 @@ var CoinsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Credit",
 			Handler:    _CoinsService_Credit_Handler,
-		},
-		{
-			MethodName: "GetBalance",
-			Handler:    _CoinsService_GetBalance_Handler,
-		},
-		{
-			MethodName: "GetHistory",
-			Handler:    _CoinsService_GetHistory_Handler,
 		},
 		{
 			MethodName: "GetOverview",

@@ -23,58 +23,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type User struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *User) Reset() {
-	*x = User{}
-	mi := &file_user_v1_user_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *User) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*User) ProtoMessage() {}
-
-func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use User.ProtoReflect.Descriptor instead.
-func (*User) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *User) GetUserId() string {
-	if x != nil {
-		return x.UserId
-	}
-	return ""
-}
-
-func (x *User) GetUsername() string {
-	if x != nil {
-		return x.Username
-	}
-	return ""
-}
-
 type CreateIfNotExistsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
@@ -85,7 +33,7 @@ type CreateIfNotExistsRequest struct {
 
 func (x *CreateIfNotExistsRequest) Reset() {
 	*x = CreateIfNotExistsRequest{}
-	mi := &file_user_v1_user_proto_msgTypes[1]
+	mi := &file_user_v1_user_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -97,7 +45,7 @@ func (x *CreateIfNotExistsRequest) String() string {
 func (*CreateIfNotExistsRequest) ProtoMessage() {}
 
 func (x *CreateIfNotExistsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[1]
+	mi := &file_user_v1_user_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -110,7 +58,7 @@ func (x *CreateIfNotExistsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIfNotExistsRequest.ProtoReflect.Descriptor instead.
 func (*CreateIfNotExistsRequest) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{1}
+	return file_user_v1_user_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *CreateIfNotExistsRequest) GetUsername() string {
@@ -137,7 +85,7 @@ type CreateIfNotExistsResponse struct {
 
 func (x *CreateIfNotExistsResponse) Reset() {
 	*x = CreateIfNotExistsResponse{}
-	mi := &file_user_v1_user_proto_msgTypes[2]
+	mi := &file_user_v1_user_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -149,7 +97,7 @@ func (x *CreateIfNotExistsResponse) String() string {
 func (*CreateIfNotExistsResponse) ProtoMessage() {}
 
 func (x *CreateIfNotExistsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[2]
+	mi := &file_user_v1_user_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -162,7 +110,7 @@ func (x *CreateIfNotExistsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIfNotExistsResponse.ProtoReflect.Descriptor instead.
 func (*CreateIfNotExistsResponse) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{2}
+	return file_user_v1_user_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CreateIfNotExistsResponse) GetUserId() string {
@@ -179,146 +127,6 @@ func (x *CreateIfNotExistsResponse) GetCreated() bool {
 	return false
 }
 
-type VerifyCredentialsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *VerifyCredentialsRequest) Reset() {
-	*x = VerifyCredentialsRequest{}
-	mi := &file_user_v1_user_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *VerifyCredentialsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*VerifyCredentialsRequest) ProtoMessage() {}
-
-func (x *VerifyCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use VerifyCredentialsRequest.ProtoReflect.Descriptor instead.
-func (*VerifyCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *VerifyCredentialsRequest) GetUsername() string {
-	if x != nil {
-		return x.Username
-	}
-	return ""
-}
-
-func (x *VerifyCredentialsRequest) GetPassword() string {
-	if x != nil {
-		return x.Password
-	}
-	return ""
-}
-
-type VerifyCredentialsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *VerifyCredentialsResponse) Reset() {
-	*x = VerifyCredentialsResponse{}
-	mi := &file_user_v1_user_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *VerifyCredentialsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*VerifyCredentialsResponse) ProtoMessage() {}
-
-func (x *VerifyCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use VerifyCredentialsResponse.ProtoReflect.Descriptor instead.
-func (*VerifyCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *VerifyCredentialsResponse) GetUserId() string {
-	if x != nil {
-		return x.UserId
-	}
-	return ""
-}
-
-type GetUserByNameRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetUserByNameRequest) Reset() {
-	*x = GetUserByNameRequest{}
-	mi := &file_user_v1_user_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetUserByNameRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetUserByNameRequest) ProtoMessage() {}
-
-func (x *GetUserByNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetUserByNameRequest.ProtoReflect.Descriptor instead.
-func (*GetUserByNameRequest) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *GetUserByNameRequest) GetUsername() string {
-	if x != nil {
-		return x.Username
-	}
-	return ""
-}
-
 type GetInventoryRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -328,7 +136,7 @@ type GetInventoryRequest struct {
 
 func (x *GetInventoryRequest) Reset() {
 	*x = GetInventoryRequest{}
-	mi := &file_user_v1_user_proto_msgTypes[6]
+	mi := &file_user_v1_user_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +148,7 @@ func (x *GetInventoryRequest) String() string {
 func (*GetInventoryRequest) ProtoMessage() {}
 
 func (x *GetInventoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[6]
+	mi := &file_user_v1_user_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +161,7 @@ func (x *GetInventoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInventoryRequest.ProtoReflect.Descriptor instead.
 func (*GetInventoryRequest) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{6}
+	return file_user_v1_user_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetInventoryRequest) GetUserId() string {
@@ -372,7 +180,7 @@ type GetInventoryResponse struct {
 
 func (x *GetInventoryResponse) Reset() {
 	*x = GetInventoryResponse{}
-	mi := &file_user_v1_user_proto_msgTypes[7]
+	mi := &file_user_v1_user_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +192,7 @@ func (x *GetInventoryResponse) String() string {
 func (*GetInventoryResponse) ProtoMessage() {}
 
 func (x *GetInventoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[7]
+	mi := &file_user_v1_user_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +205,7 @@ func (x *GetInventoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInventoryResponse.ProtoReflect.Descriptor instead.
 func (*GetInventoryResponse) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{7}
+	return file_user_v1_user_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetInventoryResponse) GetItems() []*InventoryItem {
@@ -417,7 +225,7 @@ type InventoryItem struct {
 
 func (x *InventoryItem) Reset() {
 	*x = InventoryItem{}
-	mi := &file_user_v1_user_proto_msgTypes[8]
+	mi := &file_user_v1_user_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +237,7 @@ func (x *InventoryItem) String() string {
 func (*InventoryItem) ProtoMessage() {}
 
 func (x *InventoryItem) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[8]
+	mi := &file_user_v1_user_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +250,7 @@ func (x *InventoryItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryItem.ProtoReflect.Descriptor instead.
 func (*InventoryItem) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{8}
+	return file_user_v1_user_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InventoryItem) GetItem() string {
@@ -470,7 +278,7 @@ type GrantItemRequest struct {
 
 func (x *GrantItemRequest) Reset() {
 	*x = GrantItemRequest{}
-	mi := &file_user_v1_user_proto_msgTypes[9]
+	mi := &file_user_v1_user_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +290,7 @@ func (x *GrantItemRequest) String() string {
 func (*GrantItemRequest) ProtoMessage() {}
 
 func (x *GrantItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[9]
+	mi := &file_user_v1_user_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +303,7 @@ func (x *GrantItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantItemRequest.ProtoReflect.Descriptor instead.
 func (*GrantItemRequest) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_user_v1_user_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GrantItemRequest) GetUserId() string {
@@ -529,7 +337,7 @@ type GrantItemResponse struct {
 
 func (x *GrantItemResponse) Reset() {
 	*x = GrantItemResponse{}
-	mi := &file_user_v1_user_proto_msgTypes[10]
+	mi := &file_user_v1_user_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +349,7 @@ func (x *GrantItemResponse) String() string {
 func (*GrantItemResponse) ProtoMessage() {}
 
 func (x *GrantItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_user_v1_user_proto_msgTypes[10]
+	mi := &file_user_v1_user_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +362,7 @@ func (x *GrantItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantItemResponse.ProtoReflect.Descriptor instead.
 func (*GrantItemResponse) Descriptor() ([]byte, []int) {
-	return file_user_v1_user_proto_rawDescGZIP(), []int{10}
+	return file_user_v1_user_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GrantItemResponse) GetGranted() bool {
@@ -568,23 +376,13 @@ var File_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x12user/v1/user.proto\x12\x11merchshop.user.v1\";\n" +
-	"\x04User\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
-	"\busername\x18\x02 \x01(\tR\busername\"R\n" +
+	"\x12user/v1/user.proto\x12\x11merchshop.user.v1\"R\n" +
 	"\x18CreateIfNotExistsRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"N\n" +
 	"\x19CreateIfNotExistsResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"R\n" +
-	"\x18VerifyCredentialsRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"4\n" +
-	"\x19VerifyCredentialsResponse\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\"2\n" +
-	"\x14GetUserByNameRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\".\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\".\n" +
 	"\x13GetInventoryRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"N\n" +
 	"\x14GetInventoryResponse\x126\n" +
@@ -597,11 +395,9 @@ const file_user_v1_user_proto_rawDesc = "" +
 	"\x04item\x18\x02 \x01(\tR\x04item\x12\x19\n" +
 	"\border_id\x18\x03 \x01(\tR\aorderId\"-\n" +
 	"\x11GrantItemResponse\x12\x18\n" +
-	"\agranted\x18\x01 \x01(\bR\agranted2\xf9\x03\n" +
+	"\agranted\x18\x01 \x01(\bR\agranted2\xb6\x02\n" +
 	"\vUserService\x12n\n" +
-	"\x11CreateIfNotExists\x12+.merchshop.user.v1.CreateIfNotExistsRequest\x1a,.merchshop.user.v1.CreateIfNotExistsResponse\x12n\n" +
-	"\x11VerifyCredentials\x12+.merchshop.user.v1.VerifyCredentialsRequest\x1a,.merchshop.user.v1.VerifyCredentialsResponse\x12Q\n" +
-	"\rGetUserByName\x12'.merchshop.user.v1.GetUserByNameRequest\x1a\x17.merchshop.user.v1.User\x12_\n" +
+	"\x11CreateIfNotExists\x12+.merchshop.user.v1.CreateIfNotExistsRequest\x1a,.merchshop.user.v1.CreateIfNotExistsResponse\x12_\n" +
 	"\fGetInventory\x12&.merchshop.user.v1.GetInventoryRequest\x1a'.merchshop.user.v1.GetInventoryResponse\x12V\n" +
 	"\tGrantItem\x12#.merchshop.user.v1.GrantItemRequest\x1a$.merchshop.user.v1.GrantItemResponseB3Z1github.com/merchshop/merchshop/gen/user/v1;userv1b\x06proto3"
 
@@ -617,37 +413,29 @@ func file_user_v1_user_proto_rawDescGZIP() []byte {
 	return file_user_v1_user_proto_rawDescData
 }
 
-var file_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_user_v1_user_proto_goTypes = []any{
-	(*User)(nil),                      // 0: merchshop.user.v1.User
-	(*CreateIfNotExistsRequest)(nil),  // 1: merchshop.user.v1.CreateIfNotExistsRequest
-	(*CreateIfNotExistsResponse)(nil), // 2: merchshop.user.v1.CreateIfNotExistsResponse
-	(*VerifyCredentialsRequest)(nil),  // 3: merchshop.user.v1.VerifyCredentialsRequest
-	(*VerifyCredentialsResponse)(nil), // 4: merchshop.user.v1.VerifyCredentialsResponse
-	(*GetUserByNameRequest)(nil),      // 5: merchshop.user.v1.GetUserByNameRequest
-	(*GetInventoryRequest)(nil),       // 6: merchshop.user.v1.GetInventoryRequest
-	(*GetInventoryResponse)(nil),      // 7: merchshop.user.v1.GetInventoryResponse
-	(*InventoryItem)(nil),             // 8: merchshop.user.v1.InventoryItem
-	(*GrantItemRequest)(nil),          // 9: merchshop.user.v1.GrantItemRequest
-	(*GrantItemResponse)(nil),         // 10: merchshop.user.v1.GrantItemResponse
+	(*CreateIfNotExistsRequest)(nil),  // 0: merchshop.user.v1.CreateIfNotExistsRequest
+	(*CreateIfNotExistsResponse)(nil), // 1: merchshop.user.v1.CreateIfNotExistsResponse
+	(*GetInventoryRequest)(nil),       // 2: merchshop.user.v1.GetInventoryRequest
+	(*GetInventoryResponse)(nil),      // 3: merchshop.user.v1.GetInventoryResponse
+	(*InventoryItem)(nil),             // 4: merchshop.user.v1.InventoryItem
+	(*GrantItemRequest)(nil),          // 5: merchshop.user.v1.GrantItemRequest
+	(*GrantItemResponse)(nil),         // 6: merchshop.user.v1.GrantItemResponse
 }
 var file_user_v1_user_proto_depIdxs = []int32{
-	8,  // 0: merchshop.user.v1.GetInventoryResponse.items:type_name -> merchshop.user.v1.InventoryItem
-	1,  // 1: merchshop.user.v1.UserService.CreateIfNotExists:input_type -> merchshop.user.v1.CreateIfNotExistsRequest
-	3,  // 2: merchshop.user.v1.UserService.VerifyCredentials:input_type -> merchshop.user.v1.VerifyCredentialsRequest
-	5,  // 3: merchshop.user.v1.UserService.GetUserByName:input_type -> merchshop.user.v1.GetUserByNameRequest
-	6,  // 4: merchshop.user.v1.UserService.GetInventory:input_type -> merchshop.user.v1.GetInventoryRequest
-	9,  // 5: merchshop.user.v1.UserService.GrantItem:input_type -> merchshop.user.v1.GrantItemRequest
-	2,  // 6: merchshop.user.v1.UserService.CreateIfNotExists:output_type -> merchshop.user.v1.CreateIfNotExistsResponse
-	4,  // 7: merchshop.user.v1.UserService.VerifyCredentials:output_type -> merchshop.user.v1.VerifyCredentialsResponse
-	0,  // 8: merchshop.user.v1.UserService.GetUserByName:output_type -> merchshop.user.v1.User
-	7,  // 9: merchshop.user.v1.UserService.GetInventory:output_type -> merchshop.user.v1.GetInventoryResponse
-	10, // 10: merchshop.user.v1.UserService.GrantItem:output_type -> merchshop.user.v1.GrantItemResponse
-	6,  // [6:11] is the sub-list for method output_type
-	1,  // [1:6] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	4, // 0: merchshop.user.v1.GetInventoryResponse.items:type_name -> merchshop.user.v1.InventoryItem
+	0, // 1: merchshop.user.v1.UserService.CreateIfNotExists:input_type -> merchshop.user.v1.CreateIfNotExistsRequest
+	2, // 2: merchshop.user.v1.UserService.GetInventory:input_type -> merchshop.user.v1.GetInventoryRequest
+	5, // 3: merchshop.user.v1.UserService.GrantItem:input_type -> merchshop.user.v1.GrantItemRequest
+	1, // 4: merchshop.user.v1.UserService.CreateIfNotExists:output_type -> merchshop.user.v1.CreateIfNotExistsResponse
+	3, // 5: merchshop.user.v1.UserService.GetInventory:output_type -> merchshop.user.v1.GetInventoryResponse
+	6, // 6: merchshop.user.v1.UserService.GrantItem:output_type -> merchshop.user.v1.GrantItemResponse
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_user_v1_user_proto_init() }
@@ -661,7 +449,7 @@ func file_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_user_v1_user_proto_rawDesc), len(file_user_v1_user_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

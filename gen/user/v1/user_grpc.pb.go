@@ -22,8 +22,6 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	UserService_CreateIfNotExists_FullMethodName = "/merchshop.user.v1.UserService/CreateIfNotExists"
-	UserService_VerifyCredentials_FullMethodName = "/merchshop.user.v1.UserService/VerifyCredentials"
-	UserService_GetUserByName_FullMethodName     = "/merchshop.user.v1.UserService/GetUserByName"
 	UserService_GetInventory_FullMethodName      = "/merchshop.user.v1.UserService/GetInventory"
 	UserService_GrantItem_FullMethodName         = "/merchshop.user.v1.UserService/GrantItem"
 )
@@ -35,10 +33,6 @@ type UserServiceClient interface {
 	// CreateIfNotExists registers a new user, or verifies the password of an
 	// existing one (Unauthenticated when it does not match).
 	CreateIfNotExists(ctx context.Context, in *CreateIfNotExistsRequest, opts ...grpc.CallOption) (*CreateIfNotExistsResponse, error)
-	// VerifyCredentials checks a password; Unauthenticated when wrong or unknown.
-	VerifyCredentials(ctx context.Context, in *VerifyCredentialsRequest, opts ...grpc.CallOption) (*VerifyCredentialsResponse, error)
-	// GetUserByName resolves a username; NotFound when unknown.
-	GetUserByName(ctx context.Context, in *GetUserByNameRequest, opts ...grpc.CallOption) (*User, error)
 	// GetInventory lists the items a user owns.
 	GetInventory(ctx context.Context, in *GetInventoryRequest, opts ...grpc.CallOption) (*GetInventoryResponse, error)
 	// GrantItem adds one item, idempotently by order id.
@@ -57,26 +51,6 @@ func (c *userServiceClient) CreateIfNotExists(ctx context.Context, in *CreateIfN
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateIfNotExistsResponse)
 	err := c.cc.Invoke(ctx, UserService_CreateIfNotExists_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *userServiceClient) VerifyCredentials(ctx context.Context, in *VerifyCredentialsRequest, opts ...grpc.CallOption) (*VerifyCredentialsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(VerifyCredentialsResponse)
-	err := c.cc.Invoke(ctx, UserService_VerifyCredentials_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *userServiceClient) GetUserByName(ctx context.Context, in *GetUserByNameRequest, opts ...grpc.CallOption) (*User, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(User)
-	err := c.cc.Invoke(ctx, UserService_GetUserByName_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -110,10 +84,6 @@ type UserServiceServer interface {
 	// CreateIfNotExists registers a new user, or verifies the password of an
 	// existing one (Unauthenticated when it does not match).
 	CreateIfNotExists(context.Context, *CreateIfNotExistsRequest) (*CreateIfNotExistsResponse, error)
-	// VerifyCredentials checks a password; Unauthenticated when wrong or unknown.
-	VerifyCredentials(context.Context, *VerifyCredentialsRequest) (*VerifyCredentialsResponse, error)
-	// GetUserByName resolves a username; NotFound when unknown.
-	GetUserByName(context.Context, *GetUserByNameRequest) (*User, error)
 	// GetInventory lists the items a user owns.
 	GetInventory(context.Context, *GetInventoryRequest) (*GetInventoryResponse, error)
 	// GrantItem adds one item, idempotently by order id.
@@ -130,12 +100,6 @@ type UnimplementedUserServiceServer struct{}
 
 func (UnimplementedUserServiceServer) CreateIfNotExists(context.Context, *CreateIfNotExistsRequest) (*CreateIfNotExistsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateIfNotExists not implemented")
-}
-func (UnimplementedUserServiceServer) VerifyCredentials(context.Context, *VerifyCredentialsRequest) (*VerifyCredentialsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method VerifyCredentials not implemented")
-}
-func (UnimplementedUserServiceServer) GetUserByName(context.Context, *GetUserByNameRequest) (*User, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetUserByName not implemented")
 }
 func (UnimplementedUserServiceServer) GetInventory(context.Context, *GetInventoryRequest) (*GetInventoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInventory not implemented")
@@ -178,42 +142,6 @@ func _UserService_CreateIfNotExists_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(UserServiceServer).CreateIfNotExists(ctx, req.(*CreateIfNotExistsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _UserService_VerifyCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(VerifyCredentialsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(UserServiceServer).VerifyCredentials(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: UserService_VerifyCredentials_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(UserServiceServer).VerifyCredentials(ctx, req.(*VerifyCredentialsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _UserService_GetUserByName_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetUserByNameRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(UserServiceServer).GetUserByName(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: UserService_GetUserByName_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(UserServiceServer).GetUserByName(ctx, req.(*GetUserByNameRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -264,14 +192,6 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateIfNotExists",
 			Handler:    _UserService_CreateIfNotExists_Handler,
-		},
-		{
-			MethodName: "VerifyCredentials",
-			Handler:    _UserService_VerifyCredentials_Handler,
-		},
-		{
-			MethodName: "GetUserByName",
-			Handler:    _UserService_GetUserByName_Handler,
 		},
 		{
 			MethodName: "GetInventory",

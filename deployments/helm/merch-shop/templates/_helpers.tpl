@@ -21,7 +21,7 @@ user:
   port: 50052
   adminPort: 8082
   calls: []
-  uses: [postgres, kafka, redis]
+  uses: [postgres, redis]
 coins:
   port: 50053
   adminPort: 8083
@@ -31,7 +31,7 @@ merch:
   port: 50054
   adminPort: 8084
   calls: [coins, user]
-  uses: [postgres, kafka, ydb]
+  uses: [postgres, ydb]
 info:
   port: 50055
   adminPort: 8085

@@ -1,5 +1,5 @@
 // Command coins runs the coins service: accounts and the ledger over gRPC,
-// the outbox relay to Kafka and the user.created consumer.
+// and the outbox relay that publishes the ledger's transactions to Kafka.
 package main
 
 import (
@@ -8,7 +8,6 @@ import (
 
 	coinsv1 "github.com/merchshop/merchshop/gen/coins/v1"
 	"github.com/merchshop/merchshop/pkg/app"
-	"github.com/merchshop/merchshop/pkg/events"
 	"github.com/merchshop/merchshop/pkg/kafka"
 	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/service"
@@ -17,7 +16,6 @@ import (
 	pgstore "github.com/merchshop/merchshop/services/coins/internal/adapters/postgres"
 	coinsapp "github.com/merchshop/merchshop/services/coins/internal/app"
 	grpctransport "github.com/merchshop/merchshop/services/coins/internal/transport/grpc"
-	kafkatransport "github.com/merchshop/merchshop/services/coins/internal/transport/kafka"
 	"github.com/merchshop/merchshop/services/coins/migrations"
 )
 
@@ -48,6 +46,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer pool.Close()
+	if err := outbox.Migrate(ctx, pool); err != nil {
+		rt.Log.Error("outbox migrations", "error", err)
+		return err
+	}
 
 	producer, err := kafka.NewProducer(brokers)
 	if err != nil {
@@ -65,12 +67,6 @@ func run(ctx context.Context) error {
 	}
 	rt.Log.Info("view cache", "on", viewsOn, "redis", redisAddr)
 
-	consumer, err := kafkatransport.NewUserCreatedConsumer(brokers, kafkatransport.Group, events.TopicUserCreated, svc, rt.Log)
-	if err != nil {
-		rt.Log.Error("kafka consumer", "error", err)
-		return err
-	}
-
 	coinsv1.RegisterCoinsServiceServer(rt.GRPC.Server, grpctransport.New(svc, rt.Log))
-	return rt.Run(ctx, relay.Run, consumer.Run)
+	return rt.Run(ctx, relay.Run)
 }

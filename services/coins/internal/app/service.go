@@ -133,13 +133,9 @@ type Repository interface {
 	// decide's, ErrBusy (contention outlasted the retries), or the
 	// storage's.
 	Move(ctx context.Context, req MoveRequest, decide Decide) error
-	// Balance returns the balance in minor units; ErrAccountNotFound.
-	Balance(ctx context.Context, userID uuid.UUID) (int64, error)
-	// History returns the transfers of userID grouped per counterpart, in
-	// minor units, each list ordered by username.
-	History(ctx context.Context, userID uuid.UUID) (History, error)
-	// Overview returns the balance and the history (as History) in minor
-	// units from one snapshot; ErrAccountNotFound.
+	// Overview returns the balance and the transfers grouped per
+	// counterpart (each list ordered by username) in minor units, from one
+	// snapshot; ErrAccountNotFound.
 	Overview(ctx context.Context, userID uuid.UUID) (Overview, error)
 }
 
@@ -434,34 +430,6 @@ func parties(m Movement) []string {
 		}
 	}
 	return ids
-}
-
-// Balance returns a user's balance in coins.
-func (s *Service) Balance(ctx context.Context, userID string) (int64, error) {
-	id, err := ParseUserID(userID)
-	if err != nil {
-		return 0, err
-	}
-	b, err := s.repo.Balance(ctx, id)
-	if err != nil {
-		return 0, fmt.Errorf("balance: %w", err)
-	}
-	return ToCoins(b), nil
-}
-
-// History returns a user's transfers grouped per counterpart, in coins,
-// each list ordered by username; lists are empty (not nil) when there is
-// nothing, also for a user without an account.
-func (s *Service) History(ctx context.Context, userID string) (History, error) {
-	id, err := ParseUserID(userID)
-	if err != nil {
-		return History{}, err
-	}
-	h, err := s.repo.History(ctx, id)
-	if err != nil {
-		return History{}, fmt.Errorf("history: %w", err)
-	}
-	return History{Received: toCoins(h.Received), Sent: toCoins(h.Sent)}, nil
 }
 
 // Overview returns a user's balance and history in coins, read together

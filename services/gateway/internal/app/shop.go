@@ -185,7 +185,7 @@ func (s *Shop) WithViews(views ViewCache, observe func(outcome string)) *Shop {
 // from the view cache when the caller's view there is current, otherwise
 // from info (and then into the cache).
 func (s *Shop) GetInfo(ctx context.Context, _ *shopv1.GetInfoRequest) (*shopv1.InfoResponse, error) {
-	caller, ctx, err := authenticated(ctx)
+	caller, err := authenticated(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func (s *Shop) LegacySendCoins(ctx context.Context, req *shopv1.LegacySendCoinsR
 }
 
 func (s *Shop) transfer(ctx context.Context, toField, to string, amount int32) (string, error) {
-	caller, ctx, err := authenticated(ctx)
+	caller, err := authenticated(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -338,7 +338,7 @@ func (s *Shop) LegacyBuy(ctx context.Context, req *shopv1.LegacyBuyRequest) (*sh
 }
 
 func (s *Shop) buy(ctx context.Context, item string) (*merchv1.BuyResponse, error) {
-	caller, ctx, err := authenticated(ctx)
+	caller, err := authenticated(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -357,9 +357,6 @@ func (s *Shop) buy(ctx context.Context, item string) (*merchv1.BuyResponse, erro
 
 // ListMerch returns the catalog.
 func (s *Shop) ListMerch(ctx context.Context, _ *shopv1.ListMerchRequest) (*shopv1.ListMerchResponse, error) {
-	if c, ok := identity.FromContext(ctx); ok {
-		ctx = identity.Outgoing(ctx, c)
-	}
 	in, err := s.b.Merch.ListItems(ctx, &merchv1.ListItemsRequest{})
 	if err != nil {
 		return nil, err
@@ -377,7 +374,7 @@ func (s *Shop) ListMerch(ctx context.Context, _ *shopv1.ListMerchRequest) (*shop
 
 // GetHistory returns one page of the caller's itemised ledger.
 func (s *Shop) GetHistory(ctx context.Context, req *shopv1.GetHistoryRequest) (*shopv1.GetHistoryResponse, error) {
-	caller, ctx, err := authenticated(ctx)
+	caller, err := authenticated(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -428,14 +425,15 @@ func (s *Shop) toInt32(field string, v int64) (int32, error) {
 	return int32(v), nil
 }
 
-// authenticated returns the caller put in ctx by the HTTP layer and a ctx
-// that carries it to the backends.
-func authenticated(ctx context.Context) (identity.Caller, context.Context, error) {
+// authenticated returns the caller put in ctx by the HTTP layer. The
+// backends learn whom a call is for from its request fields (user_id), not
+// from metadata.
+func authenticated(ctx context.Context) (identity.Caller, error) {
 	c, ok := identity.FromContext(ctx)
 	if !ok {
-		return identity.Caller{}, ctx, status.Error(codes.Unauthenticated, "authentication required")
+		return identity.Caller{}, status.Error(codes.Unauthenticated, "authentication required")
 	}
-	return c, identity.Outgoing(ctx, c), nil
+	return c, nil
 }
 
 func setSession(ctx context.Context, refreshToken string, expiresAt int64) error {

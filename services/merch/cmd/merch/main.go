@@ -13,8 +13,6 @@ import (
 	merchv1 "github.com/merchshop/merchshop/gen/merch/v1"
 	userv1 "github.com/merchshop/merchshop/gen/user/v1"
 	pkgapp "github.com/merchshop/merchshop/pkg/app"
-	"github.com/merchshop/merchshop/pkg/kafka"
-	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/service"
 	"github.com/merchshop/merchshop/services/merch/internal/adapters/grpcclients"
 	"github.com/merchshop/merchshop/services/merch/internal/adapters/postgres"
@@ -42,7 +40,6 @@ func run() error {
 
 	rt := service.Init("merch", "127.0.0.1:50054", "127.0.0.1:8084")
 	storeKind := rt.Env.String("MERCH_STORE", "postgres")
-	brokers := rt.Env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"})
 	recovery := app.RecoveryConfig{
 		Interval: rt.Env.Duration("MERCH_RECOVERY_INTERVAL", 5*time.Second),
 		Age:      rt.Env.Duration("MERCH_RECOVERY_AGE", 10*time.Second),
@@ -74,17 +71,8 @@ func run() error {
 		return err
 	}
 
-	producer, err := kafka.NewProducer(brokers)
-	if err != nil {
-		return err
-	}
-	defer producer.Close()
-
-	// The store and its outbox relay: one interface, two databases.
-	var (
-		store app.Store
-		relay pkgapp.Component
-	)
+	// The store: one interface, two databases.
+	var store app.Store
 	switch storeKind {
 	case "ydb":
 		db, err := ydbstore.Open(ctx, yc.endpoint, yc.database, ydbOptions(yc)...)
@@ -97,11 +85,7 @@ func run() error {
 			_ = db.Close(cctx)
 		}()
 		cfg := ydbstore.Config{Prefix: yc.prefix}
-		r, err := ydbstore.NewRelay(db, cfg, producer, rt.Log, rt.Metrics, ydbstore.RelayConfig{})
-		if err != nil {
-			return err
-		}
-		s, err := ydbstore.New(db, cfg, r.Notify)
+		s, err := ydbstore.New(db, cfg)
 		if err != nil {
 			return err
 		}
@@ -112,15 +96,14 @@ func run() error {
 			return err
 		}
 		rt.AddReadiness("ydb", func(ctx context.Context) error { return ydbstore.Ping(ctx, db) })
-		store, relay = s, r.Run
+		store = s
 	default:
 		pool, err := rt.Postgres(ctx, "postgres://merch@127.0.0.1:5432/merch?sslmode=disable", 40, migrations.FS, ".")
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
-		r := outbox.NewRelay(pool, producer, rt.Log, rt.Metrics, outbox.RelayConfig{})
-		store, relay = postgres.New(pool, r.Notify), r.Run
+		store = postgres.New(pool)
 	}
 
 	svc := app.New(store, grpcclients.NewCoins(coinsv1.NewCoinsServiceClient(coinsConn)),
@@ -133,7 +116,7 @@ func run() error {
 	cancel()
 
 	merchv1.RegisterMerchServiceServer(rt.GRPC.Server, grpctransport.New(svc, rt.Log))
-	return rt.Run(ctx, relay, svc.Recovery(recovery))
+	return rt.Run(ctx, svc.Recovery(recovery))
 }
 
 // ydbOptions: an access token if one is set, anonymous otherwise (a local

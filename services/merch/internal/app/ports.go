@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"time"
-
-	"github.com/merchshop/merchshop/pkg/events"
 )
 
 // Item is a catalog entry; Price is in whole coins.
@@ -51,10 +49,11 @@ type Store interface {
 	// FailOrder marks a pending order failed with the failure text and
 	// returns the order as it now stands (unchanged if it was not pending).
 	FailOrder(ctx context.Context, id, failure string) (Order, error)
-	// CompleteOrder marks the order completed and, in the same transaction,
-	// queues ev for the purchases topic; it returns the order as it now
-	// stands. Completing a completed order changes nothing and queues nothing.
-	CompleteOrder(ctx context.Context, id string, ev events.PurchaseCompleted) (Order, error)
+	// CompleteOrder marks the order completed, also over a failure a
+	// concurrent driver recorded (the charge and the grant happened), and
+	// returns the order as it now stands. Completing a completed order
+	// changes nothing.
+	CompleteOrder(ctx context.Context, id string) (Order, error)
 	// ClaimPending returns up to limit pending orders last touched more than
 	// olderThan ago and marks them touched now, so that another replica's
 	// recovery skips them for olderThan.

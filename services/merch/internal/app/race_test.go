@@ -63,8 +63,8 @@ func (f *fixture) assertRefusedForGood(t *testing.T, o Order, balance int64) {
 	if calls, _ := f.users.snapshot(); calls != 0 {
 		t.Errorf("grant called %d times for an unpaid order", calls)
 	}
-	if len(f.store.events) != 0 {
-		t.Errorf("purchase event for a failed order")
+	if f.store.completions != 0 {
+		t.Errorf("a failed order was completed")
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package app holds the merch service's use cases: the catalog and the
 // purchase saga (record the order, charge coins, grant the item, complete
-// the order and emit the purchase event), with the recovery that drives
+// the order), with the recovery that drives
 // orders left pending by a crash or an outage to their end.
 package app
 
@@ -11,12 +11,9 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-
-	"github.com/merchshop/merchshop/pkg/events"
 )
 
 // MaxKeyLength bounds an idempotency key, in characters.
@@ -32,17 +29,16 @@ type Service struct {
 	users Users
 	log   *slog.Logger
 
-	mu      sync.RWMutex
-	items   map[string]Item
-	sorted  []Item
-	loaded  bool
-	nowFunc func() time.Time
+	mu     sync.RWMutex
+	items  map[string]Item
+	sorted []Item
+	loaded bool
 }
 
 // New returns the service. Call LoadCatalog at start so that a purchase
 // never pays for a catalog query.
 func New(store Store, coins Coins, users Users, log *slog.Logger) *Service {
-	return &Service{store: store, coins: coins, users: users, log: log, items: map[string]Item{}, nowFunc: time.Now}
+	return &Service{store: store, coins: coins, users: users, log: log, items: map[string]Item{}}
 }
 
 // LoadCatalog reads the whole catalog into memory. The catalog does not
@@ -180,12 +176,7 @@ func (s *Service) drive(ctx context.Context, o Order) (Order, error) {
 		return o, fmt.Errorf("grant order %s: %w", o.ID, err)
 	}
 
-	done, err := s.store.CompleteOrder(ctx, o.ID, events.PurchaseCompleted{
-		// The order id is the event id: an order completes once, and a
-		// consumer deduplicating on the event id dedups on the order.
-		EventID: o.ID, OrderID: o.ID, UserID: o.UserID, Item: o.Item, Price: o.Price,
-		CreatedAt: s.nowFunc().UTC(),
-	})
+	done, err := s.store.CompleteOrder(ctx, o.ID)
 	if err != nil {
 		return o, fmt.Errorf("complete order %s: %w", o.ID, err)
 	}

@@ -1,5 +1,5 @@
 // Command user runs the user service: users and credentials, inventories,
-// item grants; it publishes user-created events and consumes purchases.
+// item grants (called by the purchase saga). It publishes no events.
 package main
 
 import (
@@ -10,9 +10,6 @@ import (
 
 	userv1 "github.com/merchshop/merchshop/gen/user/v1"
 	"github.com/merchshop/merchshop/pkg/app"
-	"github.com/merchshop/merchshop/pkg/events"
-	"github.com/merchshop/merchshop/pkg/kafka"
-	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/pkg/service"
 	"github.com/merchshop/merchshop/pkg/viewcache"
 	"github.com/merchshop/merchshop/services/user/internal/adapters/bcrypt"
@@ -20,7 +17,6 @@ import (
 	"github.com/merchshop/merchshop/services/user/internal/adapters/postgres"
 	userapp "github.com/merchshop/merchshop/services/user/internal/app"
 	grpctransport "github.com/merchshop/merchshop/services/user/internal/transport/grpc"
-	kafkatransport "github.com/merchshop/merchshop/services/user/internal/transport/kafka"
 	"github.com/merchshop/merchshop/services/user/migrations"
 )
 
@@ -36,7 +32,6 @@ func run() error {
 	defer stop()
 
 	rt := service.Init("user", "127.0.0.1:50052", "127.0.0.1:8082")
-	brokers := rt.Env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"})
 	cost := rt.Env.Int("USER_BCRYPT_COST", 10)
 	// The bcrypt pool (internal/adapters/bcrypt): hashes and comparisons
 	// running at once (0: one per core of GOMAXPROCS), waiting at most (0: 32 per
@@ -69,18 +64,11 @@ func run() error {
 	}
 	defer pool.Close()
 
-	producer, err := kafka.NewProducer(brokers)
-	if err != nil {
-		return err
-	}
-	defer producer.Close()
-	relay := outbox.NewRelay(pool, producer, rt.Log, rt.Metrics, outbox.RelayConfig{})
-
 	var cache userapp.CredentialCache
 	if cacheSize > 0 && cacheTTL > 0 {
 		cache = credcache.New(cacheSize, cacheTTL, rt.Metrics)
 	}
-	svc := userapp.New(postgres.New(pool), hasher, cache, relay, rt.Log)
+	svc := userapp.New(postgres.New(pool), hasher, cache, rt.Log)
 	if viewsOn {
 		rdb := viewcache.NewClient(redisAddr)
 		defer func() { _ = rdb.Close() }()
@@ -89,14 +77,5 @@ func run() error {
 	rt.Log.Info("view cache", "on", viewsOn, "redis", redisAddr)
 	userv1.RegisterUserServiceServer(rt.GRPC.Server, grpctransport.New(svc, rt.Log))
 
-	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{
-		Brokers: brokers, Group: kafkatransport.Group, Topics: []string{events.TopicPurchases},
-		// The saga granted almost every item already: batches of up to half
-		// a second are checked with one query.
-		MinBytes: 64 << 10,
-	}, rt.Log, kafkatransport.PurchaseHandler(svc, rt.Log))
-	if err != nil {
-		return err
-	}
-	return rt.Run(ctx, relay.Run, consumer.Run)
+	return rt.Run(ctx)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,8 +38,8 @@ type Grant struct {
 type Store interface {
 	// UserByName returns ErrUnknownUser when there is no such user.
 	UserByName(ctx context.Context, username string) (User, error)
-	// CreateUser inserts u and its user-created event in one transaction.
-	// It returns false, and changes nothing, when the username is taken.
+	// CreateUser inserts u. It returns false, and changes nothing, when the
+	// username is taken.
 	CreateUser(ctx context.Context, u User) (bool, error)
 	// Inventory lists a user's items ordered by item name.
 	Inventory(ctx context.Context, userID string) ([]InventoryItem, error)
@@ -49,9 +48,6 @@ type Store interface {
 	// ErrOrderConflict when that earlier grant was for another user or item,
 	// and ErrUnknownUser when the user does not exist.
 	Grant(ctx context.Context, g Grant) (bool, error)
-	// Grants returns the grants recorded for these (canonical) order ids,
-	// by order id; orders never granted are absent.
-	Grants(ctx context.Context, orderIDs []string) (map[string]Grant, error)
 }
 
 // Hasher hashes and checks passwords (bcrypt in production, in a bounded
@@ -79,33 +75,21 @@ type Views interface {
 	End(ctx context.Context, c viewcache.Change) error
 }
 
-// Notifier is told after a commit that wrote outbox events (the relay).
-type Notifier interface {
-	Notify()
-}
-
 // Service implements the use cases.
 type Service struct {
 	store  Store
 	hasher Hasher
 	cache  CredentialCache
-	notify Notifier
 	views  Views
 	log    *slog.Logger
-
-	dummyMu   sync.Mutex
-	dummyHash string
 }
 
-// New returns the service. cache and notify may be nil.
-func New(store Store, hasher Hasher, cache CredentialCache, notify Notifier, log *slog.Logger) *Service {
+// New returns the service. cache may be nil.
+func New(store Store, hasher Hasher, cache CredentialCache, log *slog.Logger) *Service {
 	if cache == nil {
 		cache = noCache{}
 	}
-	if notify == nil {
-		notify = noNotify{}
-	}
-	return &Service{store: store, hasher: hasher, cache: cache, notify: notify, views: noViews{}, log: log}
+	return &Service{store: store, hasher: hasher, cache: cache, views: noViews{}, log: log}
 }
 
 // WithViews has every grant tell views (see Views).
@@ -154,7 +138,6 @@ func (s *Service) CreateIfNotExists(ctx context.Context, username, password stri
 		return "", false, err
 	}
 	if created {
-		s.notify.Notify()
 		s.cache.Put(username, password, u.ID)
 		s.log.InfoContext(ctx, "user registered", "user_id", u.ID)
 		return u.ID, true, nil
@@ -166,53 +149,6 @@ func (s *Service) CreateIfNotExists(ctx context.Context, username, password stri
 	}
 	id, err := s.check(ctx, u, password)
 	return id, false, err
-}
-
-// VerifyCredentials returns the id of the user whose password this is, or
-// ErrInvalidCredentials for a wrong password and an unknown user alike.
-func (s *Service) VerifyCredentials(ctx context.Context, username, password string) (string, error) {
-	username, err := NormalizeUsername(username)
-	if err != nil {
-		return "", err
-	}
-	if err := ValidatePassword(password); err != nil {
-		return "", err
-	}
-	if id, ok := s.cache.Get(username, password); ok {
-		return id, nil
-	}
-	u, err := s.store.UserByName(ctx, username)
-	if errors.Is(err, ErrUnknownUser) {
-		// Spend the time a real comparison takes, so that the answer's
-		// timing does not tell whether the user exists (nor does a busy
-		// pool: it refuses both alike).
-		dummy, err := s.dummy(ctx)
-		if err != nil {
-			return "", err
-		}
-		if _, err := s.hasher.Matches(ctx, dummy, password); err != nil {
-			return "", err
-		}
-		return "", ErrInvalidCredentials
-	}
-	if err != nil {
-		return "", err
-	}
-	return s.check(ctx, u, password)
-}
-
-// GetUserByName resolves a username (ErrUnknownUser when unknown).
-func (s *Service) GetUserByName(ctx context.Context, username string) (User, error) {
-	username, err := NormalizeUsername(username)
-	if err != nil {
-		return User{}, err
-	}
-	u, err := s.store.UserByName(ctx, username)
-	if err != nil {
-		return User{}, err
-	}
-	u.PasswordHash = ""
-	return u, nil
 }
 
 // GetInventory lists a user's items ordered by name.
@@ -256,39 +192,6 @@ func (s *Service) GrantItem(ctx context.Context, g Grant) (bool, error) {
 	return s.store.Grant(ctx, g)
 }
 
-// GrantedBefore reports, for each grant, whether exactly that grant (same
-// order, user and item) is recorded already, with one query for them all.
-// Grants are never removed, so a true answer is final and the grant needs
-// no transaction; anything else (a new order, a conflicting earlier grant,
-// malformed ids) is false and left to GrantItem, which decides it.
-func (s *Service) GrantedBefore(ctx context.Context, gs []Grant) ([]bool, error) {
-	done := make([]bool, len(gs))
-	ids := make([]string, 0, len(gs))
-	canon := make([]Grant, len(gs))
-	for i, g := range gs {
-		var okOrder, okUser bool
-		canon[i].OrderID, okOrder = canonicalUUID(g.OrderID)
-		canon[i].UserID, okUser = canonicalUUID(g.UserID)
-		canon[i].Item = g.Item
-		if okOrder && okUser {
-			ids = append(ids, canon[i].OrderID)
-		}
-	}
-	if len(ids) == 0 {
-		return done, nil
-	}
-	recorded, err := s.store.Grants(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i, g := range canon {
-		if r, ok := recorded[g.OrderID]; ok && r.UserID == g.UserID && r.Item == g.Item {
-			done[i] = true
-		}
-	}
-	return done, nil
-}
-
 func (s *Service) check(ctx context.Context, u User, password string) (string, error) {
 	ok, err := s.hasher.Matches(ctx, u.PasswordHash, password)
 	if err != nil {
@@ -299,22 +202,6 @@ func (s *Service) check(ctx context.Context, u User, password string) (string, e
 	}
 	s.cache.Put(u.Username, password, u.ID)
 	return u.ID, nil
-}
-
-// dummy returns a hash to compare against for unknown users, made on
-// first use (again after a failure: a busy pool must not leave it empty,
-// which would make unknown users answer faster).
-func (s *Service) dummy(ctx context.Context) (string, error) {
-	s.dummyMu.Lock()
-	defer s.dummyMu.Unlock()
-	if s.dummyHash == "" {
-		h, err := s.hasher.Hash(ctx, "not a real password")
-		if err != nil {
-			return "", fmt.Errorf("dummy hash: %w", err)
-		}
-		s.dummyHash = h
-	}
-	return s.dummyHash, nil
 }
 
 type noCache struct{}
@@ -328,7 +215,3 @@ func (noViews) Begin(context.Context, ...string) (viewcache.Change, error) {
 	return viewcache.Change{}, nil
 }
 func (noViews) End(context.Context, viewcache.Change) error { return nil }
-
-type noNotify struct{}
-
-func (noNotify) Notify() {}

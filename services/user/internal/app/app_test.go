@@ -77,21 +77,12 @@ func (s *memStore) Grant(context.Context, app.Grant) (bool, error) {
 	return false, errors.New("not used")
 }
 
-func (s *memStore) Grants(context.Context, []string) (map[string]app.Grant, error) {
-	return nil, errors.New("not used")
-}
-
-type countingNotifier struct{ n int }
-
-func (c *countingNotifier) Notify() { c.n++ }
-
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestCacheHitSkipsBcrypt(t *testing.T) {
 	ctx := context.Background()
 	h := &countingHasher{}
-	n := &countingNotifier{}
-	svc := app.New(newMemStore(), h, credcache.New(100, time.Minute, nil), n, quietLog())
+	svc := app.New(newMemStore(), h, credcache.New(100, time.Minute, nil), quietLog())
 
 	id, created, err := svc.CreateIfNotExists(ctx, "alice", "pw")
 	if err != nil || !created || id == "" {
@@ -100,18 +91,11 @@ func TestCacheHitSkipsBcrypt(t *testing.T) {
 	if hashes, matches := h.counts(); hashes != 1 || matches != 0 {
 		t.Fatalf("registration: %d hashes %d compares, want 1 and 0", hashes, matches)
 	}
-	if n.n != 1 {
-		t.Fatalf("relay notified %d times, want 1", n.n)
-	}
 
 	for range 5 {
 		id2, created, err := svc.CreateIfNotExists(ctx, "alice", "pw")
 		if err != nil || created || id2 != id {
 			t.Fatalf("repeat login: id %q created %v err %v", id2, created, err)
-		}
-		id3, err := svc.VerifyCredentials(ctx, "alice", "pw")
-		if err != nil || id3 != id {
-			t.Fatalf("verify: id %q err %v", id3, err)
 		}
 	}
 	if hashes, matches := h.counts(); hashes != 1 || matches != 0 {
@@ -125,15 +109,12 @@ func TestCacheHitSkipsBcrypt(t *testing.T) {
 	if _, matches := h.counts(); matches != 1 {
 		t.Fatalf("wrong password compared %d times, want 1", matches)
 	}
-	if n.n != 1 {
-		t.Fatalf("relay notified %d times, want 1", n.n)
-	}
 }
 
 func TestWithoutCacheExistingUserComparesOnce(t *testing.T) {
 	ctx := context.Background()
 	h := &countingHasher{}
-	svc := app.New(newMemStore(), h, nil, nil, quietLog())
+	svc := app.New(newMemStore(), h, nil, quietLog())
 	if _, _, err := svc.CreateIfNotExists(ctx, "bob", "pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -143,18 +124,6 @@ func TestWithoutCacheExistingUserComparesOnce(t *testing.T) {
 	// An existing user is looked up first: one comparison, no second hash.
 	if hashes, matches := h.counts(); hashes != 1 || matches != 1 {
 		t.Fatalf("%d hashes %d compares, want 1 and 1", hashes, matches)
-	}
-}
-
-func TestVerifyUnknownUserSpendsAComparison(t *testing.T) {
-	ctx := context.Background()
-	h := &countingHasher{}
-	svc := app.New(newMemStore(), h, nil, nil, quietLog())
-	if _, err := svc.VerifyCredentials(ctx, "nobody", "pw"); !errors.Is(err, app.ErrInvalidCredentials) {
-		t.Fatalf("unknown user: %v, want ErrInvalidCredentials", err)
-	}
-	if _, matches := h.counts(); matches != 1 {
-		t.Fatalf("unknown user: %d compares, want 1 (dummy)", matches)
 	}
 }
 
@@ -183,37 +152,44 @@ func (h *busyOnce) Matches(ctx context.Context, hash, pw string) (bool, error) {
 	return h.countingHasher.Matches(ctx, hash, pw)
 }
 
-// A full bcrypt pool refuses with ErrBusy, also for an unknown user, and
-// does not leave the dummy hash empty (which would answer unknown users
-// faster).
+// A full bcrypt pool refuses a first login with ErrBusy and registers
+// nothing: the next attempt registers the user, once.
 func TestBusyPool(t *testing.T) {
 	ctx := context.Background()
 	h := &busyOnce{}
-	svc := app.New(newMemStore(), h, nil, nil, quietLog())
-	if _, err := svc.VerifyCredentials(ctx, "nobody", "pw"); !errors.Is(err, app.ErrBusy) {
+	store := newMemStore()
+	svc := app.New(store, h, nil, quietLog())
+	if _, _, err := svc.CreateIfNotExists(ctx, "nobody", "pw"); !errors.Is(err, app.ErrBusy) {
 		t.Fatalf("pool full: %v, want ErrBusy", err)
 	}
-	if _, err := svc.VerifyCredentials(ctx, "nobody", "pw"); !errors.Is(err, app.ErrInvalidCredentials) {
-		t.Fatalf("pool free again: %v, want ErrInvalidCredentials", err)
+	if _, err := store.UserByName(ctx, "nobody"); !errors.Is(err, app.ErrUnknownUser) {
+		t.Fatalf("a refused first login left a user behind: %v", err)
+	}
+	id, created, err := svc.CreateIfNotExists(ctx, "nobody", "pw")
+	if err != nil || !created || id == "" {
+		t.Fatalf("pool free again: id %q created %v err %v", id, created, err)
+	}
+	if _, created, err := svc.CreateIfNotExists(ctx, "nobody", "pw"); err != nil || created {
+		t.Fatalf("repeat login: created %v err %v", created, err)
 	}
 	if len(h.hashes) != 1 || h.hashes[0] == "" {
-		t.Fatalf("compared against %q, want one real dummy hash", h.hashes)
+		t.Fatalf("compared against %q, want the one stored hash", h.hashes)
 	}
 }
 
 func TestInvalidInputNeverReachesTheStore(t *testing.T) {
 	ctx := context.Background()
-	svc := app.New(nil, &countingHasher{}, nil, nil, quietLog()) // a nil store panics if touched
+	svc := app.New(nil, &countingHasher{}, nil, quietLog()) // a nil store panics if touched
 	if _, _, err := svc.CreateIfNotExists(ctx, "", "pw"); !errors.Is(err, app.ErrInvalidUsername) {
 		t.Errorf("empty username: %v", err)
 	}
 	if _, _, err := svc.CreateIfNotExists(ctx, "alice", ""); !errors.Is(err, app.ErrInvalidPassword) {
 		t.Errorf("empty password: %v", err)
 	}
-	if _, err := svc.VerifyCredentials(ctx, "a b", "pw"); !errors.Is(err, app.ErrInvalidUsername) {
+	if _, _, err := svc.CreateIfNotExists(ctx, "a b", "pw"); !errors.Is(err, app.ErrInvalidUsername) {
 		t.Errorf("spaced username: %v", err)
 	}
-	if _, err := svc.GetUserByName(ctx, strings.Repeat("x", 65)); !errors.Is(err, app.ErrInvalidUsername) {
+	if _, _, err := svc.CreateIfNotExists(ctx, strings.Repeat("x", 65), "pw"); !errors.Is(err, app.ErrInvalidUsername) {
 		t.Errorf("long username: %v", err)
 	}
 	if _, err := svc.GetInventory(ctx, "nope"); !errors.Is(err, app.ErrInvalidUserID) {

@@ -47,7 +47,7 @@ func benchService(b *testing.B, cache app.CredentialCache) *app.Service {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return app.New(postgres.New(testdb.Pool(b)), h, cache, nil, quietLog())
+	return app.New(postgres.New(testdb.Pool(b)), h, cache, quietLog())
 }
 
 // BenchmarkLoginFirst: every login registers a new user (one bcrypt hash

@@ -370,37 +370,14 @@ func transactionEvent(m app.Movement, fromName, toName string, at time.Time) out
 	return outbox.Event{ID: ev.EventID, Topic: events.TopicTransactions, Key: key.String(), Payload: ev}
 }
 
-// Balance implements app.Repository.
-func (s *Store) Balance(ctx context.Context, userID uuid.UUID) (int64, error) {
-	var b int64
-	err := s.pool.QueryRow(ctx, `SELECT balance FROM accounts WHERE user_id = $1`, userID).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, app.ErrAccountNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("balance: %w", err)
-	}
-	return b, nil
-}
-
 // historySQL lists a user's ($1) transfer totals per counterpart: part 1
 // received, 2 sent (transfer_totals.direction).
 const historySQL = `
 		SELECT direction::int AS part, counterpart_name AS username, total FROM transfer_totals WHERE user_id = $1`
 
-// History implements app.Repository: transfers only, summed per
-// counterpart, ordered by username bytewise (the column's collation is
-// "C").
-func (s *Store) History(ctx context.Context, userID uuid.UUID) (app.History, error) {
-	o, _, err := s.overview(ctx, `SELECT * FROM (`+historySQL+`) h ORDER BY part, username`, userID)
-	if err != nil {
-		return app.History{}, fmt.Errorf("history: %w", err)
-	}
-	return o.History, nil
-}
-
-// Overview implements app.Repository: the balance (part 0) and the history
-// in one statement, so from one snapshot and in one round trip.
+// Overview implements app.Repository: the balance (part 0) and the
+// transfer totals in one statement, so from one snapshot and in one round
+// trip, ordered by username bytewise (the column's collation is "C").
 func (s *Store) Overview(ctx context.Context, userID uuid.UUID) (app.Overview, error) {
 	o, found, err := s.overview(ctx, `SELECT * FROM (
 		SELECT 0 AS part, ''::text COLLATE "C" AS username, balance AS total FROM accounts WHERE user_id = $1

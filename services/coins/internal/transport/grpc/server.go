@@ -16,15 +16,12 @@ import (
 )
 
 // Coins is the use cases the server calls (implemented by *app.Service).
-// The rules, input validation included, live there so that the Kafka
-// consumer applies the same ones.
+// The rules, input validation included, live there.
 type Coins interface {
 	OpenAccount(ctx context.Context, userID, username string) (app.OpenResult, error)
 	Transfer(ctx context.Context, cmd app.TransferCmd) (app.TxResult, error)
 	Charge(ctx context.Context, cmd app.ChargeCmd) (app.TxResult, error)
 	Credit(ctx context.Context, cmd app.ChargeCmd) (app.TxResult, error)
-	Balance(ctx context.Context, userID string) (int64, error)
-	History(ctx context.Context, userID string) (app.History, error)
 	Overview(ctx context.Context, userID string) (app.Overview, error)
 }
 
@@ -83,24 +80,6 @@ func (s *Server) Credit(ctx context.Context, req *coinsv1.CreditRequest) (*coins
 		return nil, s.status(ctx, "Credit", err)
 	}
 	return txResponse(res), nil
-}
-
-// GetBalance implements coinsv1.CoinsServiceServer.
-func (s *Server) GetBalance(ctx context.Context, req *coinsv1.GetBalanceRequest) (*coinsv1.GetBalanceResponse, error) {
-	b, err := s.coins.Balance(ctx, req.GetUserId())
-	if err != nil {
-		return nil, s.status(ctx, "GetBalance", err)
-	}
-	return &coinsv1.GetBalanceResponse{Balance: b}, nil
-}
-
-// GetHistory implements coinsv1.CoinsServiceServer.
-func (s *Server) GetHistory(ctx context.Context, req *coinsv1.GetHistoryRequest) (*coinsv1.GetHistoryResponse, error) {
-	h, err := s.coins.History(ctx, req.GetUserId())
-	if err != nil {
-		return nil, s.status(ctx, "GetHistory", err)
-	}
-	return &coinsv1.GetHistoryResponse{Received: counterparts(h.Received), Sent: counterparts(h.Sent)}, nil
 }
 
 // GetOverview implements coinsv1.CoinsServiceServer.

@@ -28,7 +28,6 @@ import (
 	coinsv1 "github.com/merchshop/merchshop/gen/coins/v1"
 	infov1 "github.com/merchshop/merchshop/gen/info/v1"
 	merchv1 "github.com/merchshop/merchshop/gen/merch/v1"
-	"github.com/merchshop/merchshop/pkg/identity"
 )
 
 const (
@@ -81,7 +80,7 @@ type world struct {
 	buys       atomic.Int64 // Buy calls that moved money
 	keyFetches atomic.Int64
 	logins     atomic.Int64 // Login calls
-	lastCaller atomic.Value // identity.Caller of the last coins/merch call
+	lastCaller atomic.Value // user id (string) the last coins/merch call was made for
 	// failWith makes every coins, merch and info call fail with its error.
 	failWith atomic.Pointer[error]
 	// authDown makes GetPublicKeys fail.
@@ -138,11 +137,7 @@ func (w *world) setFail(err error) {
 	w.failWith.Store(&err)
 }
 
-func (w *world) recordCaller(ctx context.Context) {
-	if c, ok := identity.Incoming(ctx); ok {
-		w.lastCaller.Store(c)
-	}
-}
+func (w *world) recordCaller(userID string) { w.lastCaller.Store(userID) }
 
 // sign issues an access token; mutate can change the claims and header.
 func (w *world) sign(key signingKey, u *user, mutate func(jwt.MapClaims)) string {
@@ -254,7 +249,7 @@ type fakeCoins struct {
 
 func (c *fakeCoins) Transfer(ctx context.Context, req *coinsv1.TransferRequest) (*coinsv1.TransactionResponse, error) {
 	w := c.w
-	w.recordCaller(ctx)
+	w.recordCaller(req.GetFromUserId())
 	if err := w.fail(); err != nil {
 		return nil, err
 	}
@@ -313,7 +308,7 @@ func (m *fakeMerch) ListItems(context.Context, *merchv1.ListItemsRequest) (*merc
 
 func (m *fakeMerch) Buy(ctx context.Context, req *merchv1.BuyRequest) (*merchv1.BuyResponse, error) {
 	w := m.w
-	w.recordCaller(ctx)
+	w.recordCaller(req.GetUserId())
 	if err := w.fail(); err != nil {
 		return nil, err
 	}

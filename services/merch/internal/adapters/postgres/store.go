@@ -1,6 +1,5 @@
 // Package postgres is the merch service's PostgreSQL store: the catalog and
-// the orders, with the purchase events queued in the outbox in the same
-// transaction as the order's completion.
+// the orders.
 package postgres
 
 import (
@@ -12,24 +11,19 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/merchshop/merchshop/pkg/events"
-	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/services/merch/internal/app"
 )
 
 // Store implements app.Store.
 type Store struct {
 	pool *pgxpool.Pool
-	// notify is called after a commit that queued events (the relay's
-	// Notify); may be nil.
-	notify func()
 }
 
 var _ app.Store = (*Store)(nil)
 
-// New returns a store on pool; notify (may be nil) wakes the outbox relay.
-func New(pool *pgxpool.Pool, notify func()) *Store {
-	return &Store{pool: pool, notify: notify}
+// New returns a store on pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool}
 }
 
 const orderColumns = `id::text, user_id::text, item, price, idempotency_key, status, COALESCE(failure, ''), created_at, updated_at`
@@ -131,34 +125,17 @@ func (s *Store) FailOrder(ctx context.Context, id, failure string) (app.Order, e
 // CompleteOrder implements app.Store. Completion also wins over a failure
 // recorded by a concurrent driver: the ledger shows the charge and the
 // inventory the item, so completed is the truth.
-func (s *Store) CompleteOrder(ctx context.Context, id string, ev events.PurchaseCompleted) (app.Order, error) {
-	args, err := outbox.Args(outbox.Event{ID: ev.EventID, Topic: events.TopicPurchases, Key: ev.UserID, Payload: ev})
-	if err != nil {
-		return app.Order{}, err
-	}
-	// One statement: the completion and its event commit together (a
-	// data-modifying CTE is atomic like a transaction) in one round trip
-	// instead of four (begin, update, outbox insert, commit). The event is
-	// inserted only when this statement completed the order.
+func (s *Store) CompleteOrder(ctx context.Context, id string) (app.Order, error) {
 	o, err := scanOrder(s.pool.QueryRow(ctx, `
-		WITH o AS (
-		    UPDATE orders SET status = 'completed', failure = NULL, updated_at = now()
-		     WHERE id = $1 AND status <> 'completed'
-		    RETURNING *),
-		ev AS (
-		    INSERT INTO outbox (`+outbox.InsertColumns+`)
-		    SELECT $2, $3, $4, $5 FROM o
-		    ON CONFLICT (event_id) DO NOTHING)
-		SELECT `+orderColumns+` FROM o`, append([]any{id}, args...)...))
+		UPDATE orders SET status = 'completed', failure = NULL, updated_at = now()
+		WHERE id = $1 AND status <> 'completed'
+		RETURNING `+orderColumns, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Completed before (or no such order): report it as it stands.
 		return s.order(ctx, s.pool, id)
 	}
 	if err != nil {
 		return app.Order{}, fmt.Errorf("complete order %s: %w", id, err)
-	}
-	if s.notify != nil {
-		s.notify()
 	}
 	return o, nil
 }

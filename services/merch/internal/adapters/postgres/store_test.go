@@ -2,14 +2,12 @@ package postgres_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/merchshop/merchshop/pkg/outbox"
 	pg "github.com/merchshop/merchshop/pkg/postgres"
 	"github.com/merchshop/merchshop/pkg/postgres/pgtest"
 	"github.com/merchshop/merchshop/services/merch/internal/adapters/postgres"
@@ -21,9 +19,6 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pool := pgtest.Pool(t, "MERCH_TEST_DATABASE_URL", 20)
 	ctx := context.Background()
-	if err := outbox.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	if err := pg.Migrate(ctx, pool, migrations.FS, ".", "schema_version"); err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +29,7 @@ func newPool(t *testing.T) *pgxpool.Pool {
 func TestStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		pool := newPool(t)
-		var notified atomic.Int64
-		s := postgres.New(pool, func() { notified.Add(1) })
+		s := postgres.New(pool)
 		return storetest.Harness{
 			Store: s,
 			Order: s.GetOrder,
@@ -44,23 +38,6 @@ func TestStoreContract(t *testing.T) {
 					d.Seconds(), ids)
 				return err
 			},
-			Outbox: func(ctx context.Context) ([]storetest.Queued, error) {
-				rows, err := pool.Query(ctx, `SELECT topic, key, payload FROM outbox`)
-				if err != nil {
-					return nil, err
-				}
-				defer rows.Close()
-				var out []storetest.Queued
-				for rows.Next() {
-					var q storetest.Queued
-					if err := rows.Scan(&q.Topic, &q.Key, &q.Payload); err != nil {
-						return nil, err
-					}
-					out = append(out, q)
-				}
-				return out, rows.Err()
-			},
-			Notified: func() int { return int(notified.Load()) },
 		}
 	})
 }

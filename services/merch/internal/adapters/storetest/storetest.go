@@ -5,7 +5,6 @@ package storetest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/merchshop/merchshop/pkg/events"
 	"github.com/merchshop/merchshop/services/merch/internal/app"
 )
 
@@ -28,17 +26,6 @@ type Harness struct {
 	Order func(ctx context.Context, id string) (app.Order, error)
 	// Age sets the orders' last touch d in the past.
 	Age func(ctx context.Context, d time.Duration, ids ...string) error
-	// Outbox returns the events queued and not yet published, in any order.
-	Outbox func(ctx context.Context) ([]Queued, error)
-	// Notified reports how many times the store has woken its relay.
-	Notified func() int
-}
-
-// Queued is an event waiting in the outbox.
-type Queued struct {
-	Topic   string
-	Key     string
-	Payload []byte
 }
 
 // Run runs the contract; newHarness is called once per subtest.
@@ -46,7 +33,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("CatalogSeeded", func(t *testing.T) { testCatalog(t, newHarness(t)) })
 	t.Run("OrderLifecycle", func(t *testing.T) { testOrderLifecycle(t, newHarness(t)) })
 	t.Run("ConcurrentCreateWithOneKey", func(t *testing.T) { testConcurrentCreate(t, newHarness(t)) })
-	t.Run("ConcurrentCompleteQueuesOnce", func(t *testing.T) { testConcurrentComplete(t, newHarness(t)) })
+	t.Run("ConcurrentCompleteCompletesOnce", func(t *testing.T) { testConcurrentComplete(t, newHarness(t)) })
 	t.Run("ClaimPending", func(t *testing.T) { testClaimPending(t, newHarness(t)) })
 	t.Run("ConcurrentClaimsAreDisjoint", func(t *testing.T) { testConcurrentClaims(t, newHarness(t)) })
 	t.Run("Saga", func(t *testing.T) { testSaga(t, newHarness(t)) })
@@ -119,36 +106,25 @@ func testOrderLifecycle(t *testing.T, h Harness) {
 		t.Fatalf("other user's order: %+v, %v, %v", other, created, err)
 	}
 
-	ev := events.PurchaseCompleted{EventID: o.ID, OrderID: o.ID, UserID: user, Item: "cup", Price: 20, CreatedAt: time.Now().UTC()}
-	done, err := s.CompleteOrder(ctx, o.ID, ev)
-	if err != nil || done.Status != app.StatusCompleted || done.ID != o.ID {
-		t.Fatalf("complete = %+v, %v", done, err)
+	done, err := s.CompleteOrder(ctx, o.ID)
+	if err != nil || done.Status != app.StatusCompleted || done.ID != o.ID || done.Failure != "" ||
+		done.UserID != user || done.Item != "cup" || done.Price != 20 ||
+		!done.CreatedAt.Equal(got.CreatedAt) || done.UpdatedAt.Before(got.UpdatedAt) {
+		t.Fatalf("complete = %+v (created %+v), %v", done, got, err)
 	}
-	// Completing again queues nothing more.
-	if done, err := s.CompleteOrder(ctx, o.ID, ev); err != nil || done.Status != app.StatusCompleted {
-		t.Fatalf("complete again = %+v, %v", done, err)
+	if stored, err := h.Order(ctx, o.ID); err != nil || stored.Status != app.StatusCompleted || !stored.UpdatedAt.Equal(done.UpdatedAt) {
+		t.Fatalf("stored after complete = %+v (returned %+v), %v", stored, done, err)
+	}
+	// Completing again changes nothing.
+	if again, err := s.CompleteOrder(ctx, o.ID); err != nil || again.Status != app.StatusCompleted || !again.UpdatedAt.Equal(done.UpdatedAt) {
+		t.Fatalf("complete again = %+v (first %+v), %v", again, done, err)
 	}
 	// A failure cannot overwrite a completed order.
 	if got, err := s.FailOrder(ctx, o.ID, "insufficient funds"); err != nil || got.Status != app.StatusCompleted || got.Failure != "" {
 		t.Fatalf("fail completed = %+v, %v", got, err)
 	}
-	if got, err := h.Order(ctx, o.ID); err != nil || got.Status != app.StatusCompleted {
+	if got, err := h.Order(ctx, o.ID); err != nil || got.Status != app.StatusCompleted || got.Failure != "" || !got.UpdatedAt.Equal(done.UpdatedAt) {
 		t.Fatalf("stored after fail = %+v, %v", got, err)
-	}
-	queued, err := h.Outbox(ctx)
-	if err != nil || len(queued) != 1 {
-		t.Fatalf("outbox = %v, %v", queued, err)
-	}
-	var decoded events.PurchaseCompleted
-	if err := json.Unmarshal(queued[0].Payload, &decoded); err != nil {
-		t.Fatal(err)
-	}
-	if queued[0].Topic != events.TopicPurchases || queued[0].Key != user || decoded.OrderID != o.ID ||
-		decoded.EventID != o.ID || decoded.Price != 20 || decoded.Item != "cup" {
-		t.Fatalf("outbox = %s %s %+v", queued[0].Topic, queued[0].Key, decoded)
-	}
-	if n := h.Notified(); n != 1 {
-		t.Fatalf("relay notified %d times, want 1", n)
 	}
 
 	// pending -> failed keeps the failure; failed stays failed.
@@ -170,15 +146,15 @@ func testOrderLifecycle(t *testing.T, h Harness) {
 	}
 	// Completion wins over a failure a concurrent driver recorded: the
 	// charge and the grant happened.
-	won, err := s.CompleteOrder(ctx, f.ID, events.PurchaseCompleted{EventID: f.ID, OrderID: f.ID, UserID: user, Item: "cup", Price: 20})
-	if err != nil || won.Status != app.StatusCompleted || won.Failure != "" {
+	won, err := s.CompleteOrder(ctx, f.ID)
+	if err != nil || won.Status != app.StatusCompleted || won.Failure != "" || won.UpdatedAt.Before(got.UpdatedAt) {
 		t.Fatalf("complete failed = %+v, %v", won, err)
 	}
-	if queued, err := h.Outbox(ctx); err != nil || len(queued) != 2 {
-		t.Fatalf("outbox after second completion = %d, %v", len(queued), err)
+	if stored, err := h.Order(ctx, f.ID); err != nil || stored.Status != app.StatusCompleted || stored.Failure != "" {
+		t.Fatalf("stored after completing a failed order = %+v, %v", stored, err)
 	}
 	// Unknown orders are errors, not silent successes.
-	if _, err := s.CompleteOrder(ctx, uuid.NewString(), ev); err == nil {
+	if _, err := s.CompleteOrder(ctx, uuid.NewString()); err == nil {
 		t.Fatal("completing an unknown order succeeded")
 	}
 	if _, err := s.FailOrder(ctx, uuid.NewString(), "x"); err == nil {
@@ -223,18 +199,38 @@ func testConcurrentComplete(t *testing.T, h Harness) {
 	if _, _, err := h.Store.CreateOrder(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	ev := events.PurchaseCompleted{EventID: o.ID, OrderID: o.ID, UserID: user, Item: "cup", Price: 20, CreatedAt: time.Now().UTC()}
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		done []app.Order
+	)
 	for range 8 {
 		wg.Go(func() {
-			if got, err := h.Store.CompleteOrder(ctx, o.ID, ev); err != nil || got.Status != app.StatusCompleted {
+			got, err := h.Store.CompleteOrder(ctx, o.ID)
+			if err != nil || got.Status != app.StatusCompleted || got.Failure != "" || got.ID != o.ID {
 				t.Errorf("complete = %+v, %v", got, err)
+				return
 			}
+			mu.Lock()
+			done = append(done, got)
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	if queued, err := h.Outbox(ctx); err != nil || len(queued) != 1 {
-		t.Fatalf("outbox = %d events, %v; want 1", len(queued), err)
+	if t.Failed() {
+		return
+	}
+	// One completion took effect: every caller sees the order as that one
+	// left it, which is how it is stored.
+	stored, err := h.Order(ctx, o.ID)
+	if err != nil || stored.Status != app.StatusCompleted || stored.Failure != "" {
+		t.Fatalf("stored = %+v, %v", stored, err)
+	}
+	for _, got := range done {
+		if !got.UpdatedAt.Equal(stored.UpdatedAt) {
+			t.Fatalf("completion returned updated_at %s, stored %s: the order was completed more than once",
+				got.UpdatedAt, stored.UpdatedAt)
+		}
 	}
 }
 
@@ -263,7 +259,7 @@ func testClaimPending(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	completed := pendingOrders(t, ctx, s, user, "completed", 1)
-	if _, err := s.CompleteOrder(ctx, completed[0], events.PurchaseCompleted{EventID: completed[0], OrderID: completed[0], UserID: user, Item: "cup", Price: 20}); err != nil {
+	if _, err := s.CompleteOrder(ctx, completed[0]); err != nil {
 		t.Fatal(err)
 	}
 	// Age the old ones and the ended ones.
@@ -440,12 +436,13 @@ func testSaga(t *testing.T, h Harness) {
 		})
 	}
 	wg.Wait()
-	queued, err := h.Outbox(ctx)
-	if err != nil {
-		t.Fatal(err)
+	if len(ids) != 1 || coins.left() != 300 || len(users.grants()) != 1 {
+		t.Fatalf("ids=%v balance=%d grants=%v", ids, coins.left(), users.grants())
 	}
-	if len(ids) != 1 || len(queued) != 1 || coins.left() != 300 || len(users.grants()) != 1 {
-		t.Fatalf("ids=%v events=%d balance=%d grants=%v", ids, len(queued), coins.left(), users.grants())
+	for id := range ids {
+		if got, err := h.Order(ctx, id); err != nil || got.Status != app.StatusCompleted {
+			t.Fatalf("order = %+v, %v", got, err)
+		}
 	}
 
 	// Not enough left for a pink hoody: failed, and the replay says so.
@@ -477,8 +474,5 @@ func testSaga(t *testing.T, h Harness) {
 	got, err := h.Order(ctx, p.ID)
 	if err != nil || got.Status != app.StatusCompleted || users.grants()[p.ID] != 1 || coins.left() != 280 {
 		t.Fatalf("order = %+v, grants = %v, balance = %d, %v", got, users.grants(), coins.left(), err)
-	}
-	if queued, err := h.Outbox(ctx); err != nil || len(queued) != 2 {
-		t.Fatalf("outbox = %d events, %v; want 2", len(queued), err)
 	}
 }

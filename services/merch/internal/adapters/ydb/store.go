@@ -1,12 +1,10 @@
 // Package ydb is the merch service's YDB store (MERCH_STORE=ydb): the
-// catalog and the orders, with the purchase events queued in an outbox table
-// in the same serializable transaction as the order's completion, and a
-// relay that publishes that table to Kafka.
+// catalog and the orders.
 //
-// YDB has neither LISTEN/NOTIFY nor SELECT ... FOR UPDATE SKIP LOCKED, and
-// its transactions are optimistic: a serializable transaction whose reads
-// were overwritten by a concurrent commit fails with "transaction locks
-// invalidated" and the SDK's DoTx runs it again. Every read-modify-write
+// YDB has no SELECT ... FOR UPDATE SKIP LOCKED, and its transactions are
+// optimistic: a serializable transaction whose reads were overwritten by a
+// concurrent commit fails with "transaction locks invalidated" and the
+// SDK's DoTx runs it again. Every read-modify-write
 // below is therefore "read the rows, decide in Go, write", inside one
 // DoTx, written so that running it again after a conflict (or after a
 // commit whose answer was lost) does the right thing: leases and claims are
@@ -15,7 +13,6 @@ package ydb
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -28,7 +25,6 @@ import (
 	"github.com/ydb-platform/ydb-go-sdk/v3/sugar"
 	"github.com/ydb-platform/ydb-go-sdk/v3/types"
 
-	"github.com/merchshop/merchshop/pkg/events"
 	"github.com/merchshop/merchshop/services/merch/internal/app"
 )
 
@@ -100,29 +96,26 @@ func (t tables) yql(body string) string { return t.pragma + body }
 
 // Store implements app.Store on YDB.
 type Store struct {
-	db *ydbsdk.Driver
-	t  tables
-	// notify wakes the relay after a commit that queued an event; may be nil.
-	notify func()
-	now    func() time.Time
+	db  *ydbsdk.Driver
+	t   tables
+	now func() time.Time
 }
 
 var _ app.Store = (*Store)(nil)
 
-// New returns a store on db; notify (may be nil) wakes the outbox relay.
-// Call Migrate before use.
-func New(db *ydbsdk.Driver, cfg Config, notify func()) (*Store, error) {
+// New returns a store on db. Call Migrate before use.
+func New(db *ydbsdk.Driver, cfg Config) (*Store, error) {
 	t, err := newTables(db, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, t: t, notify: notify, now: now}, nil
+	return &Store{db: db, t: t, now: now}, nil
 }
 
 // now is the time the store writes. YDB timestamps have microseconds, so
 // the value is truncated to what reads give back. Leases compare times of
 // different replicas: their clocks are assumed synchronised (NTP) to well
-// within the recovery age and the relay lease, which are seconds.
+// within the recovery age, which is seconds.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // Order statuses as stored.
@@ -137,8 +130,7 @@ const (
 //     tables have no unique constraint besides the primary key.
 //   - orders_status_updated lets the recovery find old pending orders
 //     without scanning the table.
-//   - outbox holds queued events until the relay published them;
-//     lease_until is the relay's optimistic claim.
+//   - the outbox table of earlier versions is no longer written; it may be dropped.
 var schema = []struct{ name, ddl string }{
 	{"items", `CREATE TABLE items (
 		name  Utf8  NOT NULL,
@@ -163,15 +155,6 @@ var schema = []struct{ name, ddl string }{
 		idempotency_key Utf8 NOT NULL,
 		order_id        Utf8 NOT NULL,
 		PRIMARY KEY (user_id, idempotency_key)
-	);`},
-	{"outbox", `CREATE TABLE outbox (
-		event_id    Utf8      NOT NULL,
-		topic       Utf8      NOT NULL,
-		msg_key     Utf8      NOT NULL,
-		payload     String    NOT NULL,
-		created_at  Timestamp NOT NULL,
-		lease_until Timestamp NOT NULL,
-		PRIMARY KEY (event_id)
 	);`},
 }
 
@@ -478,20 +461,12 @@ func (s *Store) FailOrder(ctx context.Context, id, failure string) (app.Order, e
 	return o, nil
 }
 
-// CompleteOrder implements app.Store: the status and the purchase event are
-// written in one serializable transaction. Completion also wins over a
-// failure recorded by a concurrent driver, as in the PostgreSQL store.
-func (s *Store) CompleteOrder(ctx context.Context, id string, ev events.PurchaseCompleted) (app.Order, error) {
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return app.Order{}, fmt.Errorf("encode purchase event: %w", err)
-	}
-	var (
-		o      app.Order
-		queued bool
-	)
-	err = s.db.Query().DoTx(ctx, func(ctx context.Context, tx query.TxActor) error {
-		queued = false
+// CompleteOrder implements app.Store in one serializable transaction.
+// Completion also wins over a failure recorded by a concurrent driver, as
+// in the PostgreSQL store.
+func (s *Store) CompleteOrder(ctx context.Context, id string) (app.Order, error) {
+	var o app.Order
+	err := s.db.Query().DoTx(ctx, func(ctx context.Context, tx query.TxActor) error {
 		var err error
 		o, err = s.readOrder(ctx, tx, id)
 		if err != nil || o.Status == app.StatusCompleted {
@@ -502,33 +477,19 @@ func (s *Store) CompleteOrder(ctx context.Context, id string, ev events.Purchase
 			DECLARE $id AS Utf8;
 			DECLARE $status AS Utf8;
 			DECLARE $now AS Timestamp;
-			DECLARE $event_id AS Utf8;
-			DECLARE $topic AS Utf8;
-			DECLARE $msg_key AS Utf8;
-			DECLARE $payload AS String;
-			UPDATE orders SET status = $status, failure = NULL, updated_at = $now WHERE id = $id;
-			UPSERT INTO outbox (event_id, topic, msg_key, payload, created_at, lease_until)
-			VALUES ($event_id, $topic, $msg_key, $payload, $now, $now);`),
+			UPDATE orders SET status = $status, failure = NULL, updated_at = $now WHERE id = $id;`),
 			query.WithParameters(ydbsdk.ParamsBuilder().
 				Param("$id").Text(id).
 				Param("$status").Text(statusCompleted).
 				Param("$now").Timestamp(t).
-				Param("$event_id").Text(ev.EventID).
-				Param("$topic").Text(events.TopicPurchases).
-				Param("$msg_key").Text(ev.UserID).
-				Param("$payload").Bytes(payload).
 				Build())); err != nil {
 			return err
 		}
 		o.Status, o.Failure, o.UpdatedAt = app.StatusCompleted, "", t
-		queued = true
 		return nil
 	}, query.WithIdempotent(), serializable())
 	if err != nil {
 		return app.Order{}, fmt.Errorf("complete order %s: %w", id, err)
-	}
-	if queued && s.notify != nil {
-		s.notify()
 	}
 	return o, nil
 }

@@ -3,24 +3,14 @@ package ydb
 import (
 	"context"
 	"encoding/hex"
-	"errors"
-	"io"
-	"log/slog"
 	"os"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
 	ydbsdk "github.com/ydb-platform/ydb-go-sdk/v3"
 	"github.com/ydb-platform/ydb-go-sdk/v3/query"
 
-	"github.com/merchshop/merchshop/pkg/events"
-	"github.com/merchshop/merchshop/pkg/outbox"
 	"github.com/merchshop/merchshop/services/merch/internal/adapters/storetest"
 )
 
@@ -52,11 +42,11 @@ func openTestDB(t *testing.T) *ydbsdk.Driver {
 
 // newTestStore creates the store's tables in a directory of their own,
 // dropped when the test ends.
-func newTestStore(t *testing.T, db *ydbsdk.Driver, notify func()) *Store {
+func newTestStore(t *testing.T, db *ydbsdk.Driver) *Store {
 	t.Helper()
 	id := uuid.New()
 	cfg := Config{Prefix: "merch_test_" + hex.EncodeToString(id[:8])}
-	s, err := New(db, cfg, notify)
+	s, err := New(db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +77,7 @@ func newTestStore(t *testing.T, db *ydbsdk.Driver, notify func()) *Store {
 func TestStoreContract(t *testing.T) {
 	db := openTestDB(t)
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
-		var notified atomic.Int64
-		s := newTestStore(t, db, func() { notified.Add(1) })
+		s := newTestStore(t, db)
 		return storetest.Harness{
 			Store: s,
 			Order: s.GetOrder,
@@ -102,178 +91,8 @@ func TestStoreContract(t *testing.T) {
 						Param("$at").Timestamp(now().Add(-d)).
 						Build()))
 			},
-			Outbox: func(ctx context.Context) ([]storetest.Queued, error) {
-				return readOutbox(ctx, db, s)
-			},
-			Notified: func() int { return int(notified.Load()) },
 		}
 	})
-}
-
-func readOutbox(ctx context.Context, db *ydbsdk.Driver, s *Store) ([]storetest.Queued, error) {
-	rs, err := db.Query().QueryResultSet(ctx, s.t.yql(`SELECT topic, msg_key, payload FROM outbox;`))
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = rs.Close(ctx) }()
-	var out []storetest.Queued
-	for row, err := range rs.Rows(ctx) {
-		if err != nil {
-			return nil, err
-		}
-		var q storetest.Queued
-		if err := row.Scan(&q.Topic, &q.Key, &q.Payload); err != nil {
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	return out, nil
-}
-
-// fakeProducer records what it is asked to publish, or fails.
-type fakeProducer struct {
-	mu      sync.Mutex
-	fail    error
-	records []*kgo.Record
-}
-
-func (p *fakeProducer) ProduceSync(_ context.Context, rs ...*kgo.Record) kgo.ProduceResults {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(kgo.ProduceResults, len(rs))
-	for i, r := range rs {
-		out[i] = kgo.ProduceResult{Record: r, Err: p.fail}
-		if p.fail == nil {
-			p.records = append(p.records, r)
-		}
-	}
-	return out
-}
-
-func (p *fakeProducer) setFail(err error) {
-	p.mu.Lock()
-	p.fail = err
-	p.mu.Unlock()
-}
-
-func (p *fakeProducer) eventIDs() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var ids []string
-	for _, r := range p.records {
-		ids = append(ids, outbox.EventID(r))
-	}
-	return ids
-}
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// completeOrders queues n purchase events through the store and returns
-// their event ids, sorted.
-func completeOrders(t *testing.T, ctx context.Context, s *Store, n int) []string {
-	t.Helper()
-	var ids []string
-	user := uuid.NewString()
-	for i := range n {
-		o := storetest.NewOrder(user, "k"+string(rune('a'+i)))
-		if _, _, err := s.CreateOrder(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		ev := events.PurchaseCompleted{EventID: o.ID, OrderID: o.ID, UserID: user, Item: o.Item, Price: o.Price, CreatedAt: time.Now().UTC()}
-		if _, err := s.CompleteOrder(ctx, o.ID, ev); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, o.ID)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-func TestRelayPublishesAtLeastOnce(t *testing.T) {
-	db := openTestDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s := newTestStore(t, db, nil)
-	cfg := Config{Prefix: s.Dir()}
-	producer := &fakeProducer{}
-	relay, err := NewRelay(db, cfg, producer, quiet(), nil, RelayConfig{Batch: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := completeOrders(t, ctx, s, 3)
-
-	// Kafka is down: nothing is deleted, and the lease is handed back.
-	producer.setFail(errors.New("broker down"))
-	if n, err := relay.PublishBatch(ctx); err == nil || n != 0 {
-		t.Fatalf("publish with kafka down = %d, %v", n, err)
-	}
-	if q, err := readOutbox(ctx, db, s); err != nil || len(q) != 3 {
-		t.Fatalf("outbox after failure = %d, %v", len(q), err)
-	}
-	producer.setFail(nil)
-
-	// Two batches of at most two, then nothing.
-	total := 0
-	for range 3 {
-		n, err := relay.PublishBatch(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total += n
-	}
-	got := producer.eventIDs()
-	slices.Sort(got)
-	if total != 3 || !slices.Equal(got, ids) {
-		t.Fatalf("published %d: %v, want %v", total, got, ids)
-	}
-	for _, r := range producer.records {
-		if r.Topic != events.TopicPurchases || len(r.Key) == 0 || !strings.Contains(string(r.Value), outbox.EventID(r)) {
-			t.Fatalf("record = %s %s %s", r.Topic, r.Key, r.Value)
-		}
-	}
-	if q, err := readOutbox(ctx, db, s); err != nil || len(q) != 0 {
-		t.Fatalf("outbox after publishing = %d, %v", len(q), err)
-	}
-}
-
-func TestRelayLeaseKeepsOtherReplicasOff(t *testing.T) {
-	db := openTestDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s := newTestStore(t, db, nil)
-	cfg := Config{Prefix: s.Dir()}
-	ids := completeOrders(t, ctx, s, 2)
-
-	a, err := NewRelay(db, cfg, &fakeProducer{}, quiet(), nil, RelayConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	producerB := &fakeProducer{}
-	b, err := NewRelay(db, cfg, producerB, quiet(), nil, RelayConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Replica A claims the events and (say) dies before publishing them.
-	claimed, err := a.claim(ctx, ids)
-	if err != nil || len(claimed) != 2 {
-		t.Fatalf("claim = %v, %v", claimed, err)
-	}
-	if again, err := a.claim(ctx, ids); err != nil || len(again) != 0 {
-		t.Fatalf("second claim = %v, %v", again, err)
-	}
-	if n, err := b.PublishBatch(ctx); err != nil || n != 0 {
-		t.Fatalf("replica B published %d leased events, %v", n, err)
-	}
-	// When the lease runs out, B publishes them.
-	b.now = func() time.Time { return now().Add(2 * time.Minute) }
-	if n, err := b.PublishBatch(ctx); err != nil || n != 2 {
-		t.Fatalf("replica B after the lease = %d, %v", n, err)
-	}
-	got := producerB.eventIDs()
-	slices.Sort(got)
-	if !slices.Equal(got, ids) {
-		t.Fatalf("published %v, want %v", got, ids)
-	}
 }
 
 // The rest needs no server.

@@ -5,15 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/merchshop/merchshop/pkg/events"
-	"github.com/merchshop/merchshop/pkg/outbox"
-	"github.com/merchshop/merchshop/pkg/postgres"
 	"github.com/merchshop/merchshop/services/user/internal/app"
 )
 
@@ -26,12 +22,6 @@ type Store struct {
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 var _ app.Store = (*Store)(nil)
-
-// Both write transactions run at READ COMMITTED: each is a few statements
-// whose conflicts are settled by INSERT ... ON CONFLICT on a unique key,
-// which at this level waits for the concurrent inserter and then sees its
-// row, instead of failing with a serialization error to be retried.
-var readCommitted = postgres.TxOptions{Isolation: pgx.ReadCommitted}
 
 // UserByName implements app.Store.
 func (s *Store) UserByName(ctx context.Context, username string) (app.User, error) {
@@ -48,39 +38,18 @@ func (s *Store) UserByName(ctx context.Context, username string) (app.User, erro
 	return u, nil
 }
 
-// CreateUser implements app.Store: the user row and its user-created event
-// commit together.
+// CreateUser implements app.Store: one statement, so its own
+// transaction and one round trip.
 func (s *Store) CreateUser(ctx context.Context, u app.User) (bool, error) {
-	created := false
-	err := postgres.RunTx(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
-		created = false
-		var createdAt time.Time
-		err := tx.QueryRow(ctx,
-			`INSERT INTO users (id, username, password_hash) VALUES ($1, $2, $3)
-			 ON CONFLICT (username) DO NOTHING
-			 RETURNING created_at`,
-			u.ID, u.Username, u.PasswordHash,
-		).Scan(&createdAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // the name is taken
-		}
-		if err != nil {
-			return fmt.Errorf("insert user: %w", err)
-		}
-		id := outbox.NewID()
-		if err := outbox.Add(ctx, tx, outbox.Event{
-			ID: id, Topic: events.TopicUserCreated, Key: u.ID,
-			Payload: events.UserCreated{EventID: id, UserID: u.ID, Username: u.Username, CreatedAt: createdAt.UTC()},
-		}); err != nil {
-			return err
-		}
-		created = true
-		return nil
-	})
+	tag, err := s.pool.Exec(ctx,
+		`INSERT INTO users (id, username, password_hash) VALUES ($1, $2, $3)
+		 ON CONFLICT (username) DO NOTHING`,
+		u.ID, u.Username, u.PasswordHash)
 	if err != nil {
 		return false, fmt.Errorf("create user: %w", err)
 	}
-	return created, nil
+	// No row: the name is taken.
+	return tag.RowsAffected() == 1, nil
 }
 
 // Inventory implements app.Store.
@@ -102,28 +71,6 @@ func (s *Store) Inventory(ctx context.Context, userID string) ([]app.InventoryIt
 		items = []app.InventoryItem{}
 	}
 	return items, nil
-}
-
-// Grants implements app.Store.
-func (s *Store) Grants(ctx context.Context, orderIDs []string) (map[string]app.Grant, error) {
-	rows, err := s.pool.Query(ctx,
-		`SELECT order_id::text, user_id::text, item FROM grants WHERE order_id = ANY($1::uuid[])`, orderIDs)
-	if err != nil {
-		return nil, fmt.Errorf("select grants: %w", err)
-	}
-	out := make(map[string]app.Grant, len(orderIDs))
-	for rows.Next() {
-		var g app.Grant
-		if err := rows.Scan(&g.OrderID, &g.UserID, &g.Item); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read grants: %w", err)
-		}
-		out[g.OrderID] = g
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read grants: %w", err)
-	}
-	return out, nil
 }
 
 // grantSQL records the grant and, only when its row is new, adds the item:

@@ -33,24 +33,6 @@ func (s *Server) CreateIfNotExists(ctx context.Context, req *userv1.CreateIfNotE
 	return &userv1.CreateIfNotExistsResponse{UserId: id, Created: created}, nil
 }
 
-// VerifyCredentials implements userv1.UserServiceServer.
-func (s *Server) VerifyCredentials(ctx context.Context, req *userv1.VerifyCredentialsRequest) (*userv1.VerifyCredentialsResponse, error) {
-	id, err := s.app.VerifyCredentials(ctx, req.GetUsername(), req.GetPassword())
-	if err != nil {
-		return nil, s.status(ctx, err)
-	}
-	return &userv1.VerifyCredentialsResponse{UserId: id}, nil
-}
-
-// GetUserByName implements userv1.UserServiceServer.
-func (s *Server) GetUserByName(ctx context.Context, req *userv1.GetUserByNameRequest) (*userv1.User, error) {
-	u, err := s.app.GetUserByName(ctx, req.GetUsername())
-	if err != nil {
-		return nil, s.status(ctx, err)
-	}
-	return &userv1.User{UserId: u.ID, Username: u.Username}, nil
-}
-
 // GetInventory implements userv1.UserServiceServer.
 func (s *Server) GetInventory(ctx context.Context, req *userv1.GetInventoryRequest) (*userv1.GetInventoryResponse, error) {
 	items, err := s.app.GetInventory(ctx, req.GetUserId())
